@@ -1,0 +1,173 @@
+// Reads a stack's `berth:` configuration, from the Pulumi engine or from a Pulumi.<stack>.yaml
+// file, and turns it into a DeployConfig or one error listing every problem.
+import * as fs from "node:fs";
+import { parseDocument } from "yaml";
+import { z } from "zod";
+import { closest, DeployConfig, normalize, stackSchema } from "./schema";
+
+export const NAMESPACE = "berth";
+
+/** A user mistake in configuration. Its message lists every problem with its path. */
+export class ConfigError extends Error {
+  constructor(
+    readonly problems: string[],
+    readonly source = "stack configuration",
+  ) {
+    super(
+      `invalid ${source} (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
+        problems.map((p) => `  - ${p}`).join("\n"),
+    );
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * Turns the engine's flat config map (`{"berth:hosts": "{...json...}", "berth:service": "app"}`)
+ * into the object the schema checks. Keys of other namespaces (hcloud:token, ...) are ignored.
+ */
+export function fromEngineConfig(all: Record<string, string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(all)) {
+    const [ns, ...rest] = key.split(":");
+    if (ns !== NAMESPACE) continue;
+    out[rest.join(":")] = decodeValue(value);
+  }
+  return out;
+}
+
+// The engine passes objects as JSON and scalars as plain strings. Only objects, arrays and
+// booleans are decoded: a tag such as "1.10" must stay a string, not become the number 1.1.
+function decodeValue(value: string): unknown {
+  const trimmed = value.trim();
+  if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
+    try {
+      return JSON.parse(trimmed);
+    } catch {
+      return value;
+    }
+  }
+  if (trimmed === "true") return true;
+  if (trimmed === "false") return false;
+  return value;
+}
+
+/** Validates raw `berth:` config. Throws ConfigError listing every problem at once. */
+export function parseConfig(raw: Record<string, unknown>, stack: string, source?: string): DeployConfig {
+  const result = stackSchema.safeParse(raw, { error: requiredMessage });
+  if (!result.success) throw new ConfigError(formatIssues(result.error.issues), source);
+  return normalize(stack, result.data);
+}
+
+function requiredMessage(issue: z.core.$ZodRawIssue): string | undefined {
+  if (issue.code === "invalid_type" && issue.input === undefined) return "required";
+  return undefined;
+}
+
+/** `["hosts", "web-1", "volumes"]` -> `berth:hosts.web-1.volumes`; array indexes as `[0]`. */
+export function configPath(path: PropertyKey[]): string {
+  let out = `${NAMESPACE}:`;
+  path.forEach((seg, i) => {
+    if (typeof seg === "number") out += `[${seg}]`;
+    else out += `${i === 0 ? "" : "."}${String(seg)}`;
+  });
+  return out === `${NAMESPACE}:` ? `${NAMESPACE}:*` : out;
+}
+
+type JsonSchemaNode = {
+  properties?: Record<string, JsonSchemaNode>;
+  additionalProperties?: JsonSchemaNode | boolean;
+  items?: JsonSchemaNode;
+  anyOf?: JsonSchemaNode[];
+  allOf?: JsonSchemaNode[];
+};
+
+let inputJsonSchema: JsonSchemaNode | undefined;
+function schemaAt(path: PropertyKey[]): JsonSchemaNode | undefined {
+  inputJsonSchema ??= z.toJSONSchema(stackSchema, { io: "input", unrepresentable: "any" }) as JsonSchemaNode;
+  let node: JsonSchemaNode | undefined = inputJsonSchema;
+  for (const seg of path) {
+    if (!node) return undefined;
+    node = objectNode(node);
+    if (typeof seg === "number") node = node?.items;
+    else
+      node =
+        node?.properties?.[String(seg)] ??
+        (typeof node?.additionalProperties === "object" ? node.additionalProperties : undefined);
+  }
+  return node && objectNode(node);
+}
+
+function objectNode(node: JsonSchemaNode): JsonSchemaNode | undefined {
+  if (node.properties || node.additionalProperties || node.items) return node;
+  for (const sub of [...(node.anyOf ?? []), ...(node.allOf ?? [])]) {
+    const found = objectNode(sub);
+    if (found) return found;
+  }
+  return node;
+}
+
+/** Known keys at a config path, from the same schema that validates it. */
+export function keysAt(path: PropertyKey[]): string[] {
+  return Object.keys(schemaAt(path)?.properties ?? {});
+}
+
+export function formatIssues(issues: z.core.$ZodIssue[]): string[] {
+  const out: string[] = [];
+  for (const issue of issues) {
+    if (issue.code === "unrecognized_keys") {
+      const known = keysAt(issue.path);
+      for (const key of issue.keys) {
+        const hint = closest(key, known);
+        const fix = hint ? `did you mean "${hint}"?` : known.length ? `valid keys: ${known.join(", ")}` : "remove it";
+        out.push(`${configPath([...issue.path, key])}: unknown key; ${fix}`);
+      }
+      continue;
+    }
+    out.push(`${configPath(issue.path)}: ${issue.message}`);
+  }
+  return [...new Set(out)];
+}
+
+export interface StackFile {
+  /** Flat engine-style config: `berth:key` -> string, secure values replaced. */
+  config: Record<string, string>;
+  /** Keys whose value is (or contains) a secret. */
+  secretKeys: string[];
+}
+
+/**
+ * Reads Pulumi.<stack>.yaml the way the engine would pass it to the program. Encrypted
+ * (`secure:`) values cannot be decrypted offline: `secretValue` supplies a stand-in for each.
+ */
+export function readStackFile(file: string, secretValue: (path: string) => string): StackFile {
+  const doc = parseDocument(fs.readFileSync(file, "utf8"), { uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => `${file}: ${e.message.split("\n")[0]}`),
+      file,
+    );
+  }
+  const body = (doc.toJS() ?? {}) as { config?: Record<string, unknown> };
+  const config: Record<string, string> = {};
+  const secretKeys: string[] = [];
+  for (const [key, value] of Object.entries(body.config ?? {})) {
+    let secret = false;
+    const resolved = replaceSecure(value, key, (p) => {
+      secret = true;
+      return secretValue(p);
+    });
+    if (secret) secretKeys.push(key);
+    config[key] = typeof resolved === "string" ? resolved : JSON.stringify(resolved);
+  }
+  return { config, secretKeys };
+}
+
+function replaceSecure(value: unknown, path: string, secretValue: (path: string) => string): unknown {
+  if (value && typeof value === "object" && !Array.isArray(value)) {
+    const obj = value as Record<string, unknown>;
+    if (Object.keys(obj).length === 1 && typeof obj.secure === "string") return secretValue(path);
+    return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, replaceSecure(v, `${path}.${k}`, secretValue)]));
+  }
+  if (Array.isArray(value)) return value.map((v, i) => replaceSecure(v, `${path}[${i}]`, secretValue));
+  return value;
+}

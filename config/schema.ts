@@ -1,0 +1,505 @@
+// The one description of a berth stack's configuration. Validation, the TypeScript types,
+// the JSON Schema for editors (schema/berth.schema.json) and docs/configuration.md all come
+// from here; `npm run schema` regenerates the last two and a test fails when they drift.
+import { closest as levenshteinClosest, distance } from "fastest-levenshtein";
+import { z } from "zod";
+
+/** Hetzner Cloud locations and the network zone each belongs to. */
+export const LOCATIONS = {
+  fsn1: "eu-central",
+  nbg1: "eu-central",
+  hel1: "eu-central",
+  ash: "us-east",
+  hil: "us-west",
+  sin: "ap-southeast",
+} as const;
+export type Location = keyof typeof LOCATIONS;
+
+const locationNames = Object.keys(LOCATIONS) as [Location, ...Location[]];
+
+export const hostNamePattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const hostName = z
+  .string()
+  .regex(hostNamePattern, "must be a lowercase host name: letters, digits and dashes, at most 63 characters");
+
+const secretName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must look like an environment variable name, e.g. DB_PASSWORD");
+
+const ipv4 = z.ipv4({ error: "must be an IPv4 address such as 203.0.113.10" });
+const cidr = z.union([z.cidrv4(), z.cidrv6()], { error: "must be a CIDR range such as 203.0.113.0/24 or ::/0" });
+const dnsName = z
+  .string()
+  .regex(
+    /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/,
+    "must be a lowercase DNS name such as example.com",
+  );
+
+const labels = z
+  .record(
+    z.string().regex(/^([a-z0-9.-]+\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/, "is not a valid label key"),
+    z.string().regex(/^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/, "is not a valid label value"),
+  )
+  .describe("Hetzner labels (key: value) added to the server, next to the labels berth sets itself.");
+
+export const dataVolumeSchema = z
+  .strictObject({
+    size: z
+      .number()
+      .int()
+      .min(10)
+      .max(10240)
+      .describe("Size in GB (10 to 10240). Hetzner volumes can grow, never shrink."),
+    format: z.enum(["ext4", "xfs"]).default("ext4").describe("Filesystem the volume is formatted with when created."),
+    mountPath: z
+      .string()
+      .regex(/^\/[A-Za-z0-9._/-]+$/, "must be an absolute path such as /mnt/data")
+      .optional()
+      .describe("Where the volume is mounted on the host. Default: /mnt/berth/<volume name>."),
+  })
+  .describe(
+    "A Hetzner volume attached to this host and mounted at boot. Volumes are protected and kept when removed from config.",
+  );
+
+/** One configured host, as written. `address` decides whether it is an existing machine. */
+const hostInput = z
+  .strictObject({
+    serverType: z
+      .string()
+      .regex(/^[a-z0-9-]+$/, "must be a Hetzner server type such as cx22 or cpx31")
+      .optional()
+      .describe("Hetzner Cloud server type (cx22, cpx31, cax21, ...). Required for a Hetzner Cloud server."),
+    location: z
+      .enum(locationNames)
+      .optional()
+      .describe("Hetzner location (fsn1, nbg1, hel1, ash, hil, sin). Required for a Hetzner Cloud server."),
+    image: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "OS image of a Hetzner Cloud server. Default ubuntu-24.04. Changing it later does not rebuild a running server.",
+      ),
+    labels: labels.optional(),
+    volumes: z
+      .record(hostName, dataVolumeSchema)
+      .optional()
+      .describe("Data volumes of a Hetzner Cloud server, by name (e.g. pgdata)."),
+    privateIp: ipv4
+      .optional()
+      .describe("Fixed address of a Hetzner Cloud server in the private network. Default: assigned by Hetzner."),
+    stateful: z
+      .boolean()
+      .optional()
+      .describe(
+        "The host holds data (a database, uploaded files): berth protects it so no `pulumi up` or `destroy` can delete or replace it. Default false; hosts running accessories are always stateful.",
+      ),
+    address: z
+      .union([ipv4, dnsName])
+      .optional()
+      .describe(
+        "Public address of an existing machine (a dedicated server, another cloud). Setting it makes berth use the machine as it is instead of creating a Hetzner Cloud server.",
+      ),
+    ipv6: z.ipv6().optional().describe("Public IPv6 address of an existing machine, used for AAAA records."),
+    privateAddress: ipv4
+      .optional()
+      .describe("Address on which other hosts reach an existing machine privately (VPN, vSwitch). Default: address."),
+  })
+  .superRefine((host, ctx) => {
+    const cloudOnly = ["serverType", "location", "image", "volumes", "privateIp"] as const;
+    const existingOnly = ["ipv6", "privateAddress"] as const;
+    if (host.address !== undefined) {
+      for (const key of cloudOnly) {
+        if (host[key] !== undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: [key],
+            message: `only for Hetzner Cloud servers; remove it, or remove \`address\` to let berth create the server`,
+          });
+        }
+      }
+      return;
+    }
+    for (const key of existingOnly) {
+      if (host[key] !== undefined) {
+        ctx.addIssue({ code: "custom", path: [key], message: "only for existing machines (hosts with `address`)" });
+      }
+    }
+    if (host.serverType === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["serverType"],
+        message: "required: set a Hetzner server type such as cx22, or set `address` to use an existing machine",
+      });
+    }
+    if (host.location === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["location"],
+        message: `required: set one of ${locationNames.join(", ")}, or set \`address\` to use an existing machine`,
+      });
+    }
+  })
+  .describe(
+    "A Hetzner Cloud server berth creates (serverType, location, ...) or an existing machine berth uses (address).",
+  );
+
+export type CloudHost = {
+  kind: "cloud";
+  name: string;
+  serverType: string;
+  location: Location;
+  image: string;
+  labels: Record<string, string>;
+  volumes: Record<string, { size: number; format: "ext4" | "xfs"; mountPath: string }>;
+  privateIp?: string;
+  stateful: boolean;
+};
+export type ExistingHost = {
+  kind: "existing";
+  name: string;
+  address: string;
+  ipv6?: string;
+  privateAddress: string;
+  stateful: boolean;
+};
+export type HostConfig = CloudHost | ExistingHost;
+
+const roleName = z.string().regex(/^[a-z][a-z0-9_-]*$/, "must be a lowercase role name such as web or job");
+
+export const roleSchema = z
+  .strictObject({
+    hosts: z
+      .array(hostName)
+      .min(1, "list at least one host")
+      .describe("Names of hosts (keys of berth:hosts) that run this role."),
+  })
+  .describe("A role: a group of hosts running the app the same way (Kamal's servers.<role>).");
+
+export const stackSchema = z
+  .strictObject({
+    service: z
+      .string()
+      .regex(/^[a-z0-9_-]+$/i, "may only contain letters, digits, dashes and underscores (Kamal's rule)")
+      .max(48, "must be at most 48 characters")
+      .describe(
+        "Name of the app. Prefix of every container, volume and Hetzner resource berth creates (Kamal's service).",
+      ),
+    image: z
+      .string()
+      .regex(
+        /^([a-z0-9.-]+(:[0-9]+)?\/)?[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/,
+        "must be an image name without tag, such as ghcr.io/acme/app (the tag goes in berth:version)",
+      )
+      .describe("Image repository of the app, without tag (Kamal's image)."),
+    version: z
+      .string()
+      .regex(
+        /^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|sha256:[a-f0-9]{64})$/,
+        "must be an image tag (e.g. 2024-06-01.3 or a git sha) or a digest sha256:<64 hex digits>",
+      )
+      .describe(
+        "Image tag or digest to deploy. Changing it and running `pulumi up` is a deploy; its history is the rollback log.",
+      ),
+    hosts: z
+      .record(hostName, hostInput)
+      .refine((hosts) => Object.keys(hosts).length > 0, "define at least one host")
+      .describe("Machines of this stack, by name."),
+    servers: z
+      .record(roleName, roleSchema)
+      .describe("Roles and the hosts that run them (Kamal's servers). `web` is the primary role and is required."),
+    ssh: z
+      .strictObject({
+        user: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_-]*$/, "must be a Unix user name")
+          .default("root")
+          .describe("User berth connects as. A non-root user is created by cloud-init with docker rights."),
+        port: z.number().int().min(1).max(65535).default(22).describe("SSH port of every host."),
+        publicKey: z
+          .string()
+          .regex(
+            /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/,
+            "must be an OpenSSH public key line (ssh-ed25519 AAAA... comment)",
+          )
+          .describe("Public key installed on new servers (contents of ~/.ssh/id_ed25519.pub)."),
+        privateKeySecret: secretName
+          .optional()
+          .describe(
+            "Name of the berth:secrets entry holding the private key berth uses for its own SSH steps. Default: the running ssh-agent (SSH_AUTH_SOCK).",
+          ),
+        allowFrom: z
+          .array(cidr)
+          .min(1, "list at least one range, e.g. your office or CI egress range")
+          .default(["0.0.0.0/0", "::/0"])
+          .describe("Source ranges the firewall lets reach the SSH port."),
+      })
+      .describe("How berth and its operators reach the hosts over SSH (Kamal's ssh)."),
+    dns: z
+      .strictObject({
+        zone: dnsName.describe("DNS zone in Hetzner DNS, e.g. example.com."),
+        createZone: z
+          .boolean()
+          .default(false)
+          .describe("Create the zone in Hetzner DNS (true) or use one that already exists there (false)."),
+        ttl: z.number().int().min(60).max(86400).default(300).describe("TTL in seconds of the records berth manages."),
+        hosts: z
+          .array(dnsName)
+          .min(1, "list at least one public host name")
+          .describe(
+            "Public host names of the app; each gets A and AAAA records pointing at the web host or the load balancer.",
+          ),
+      })
+      .optional()
+      .describe("DNS records in Hetzner DNS. Leave out to manage DNS elsewhere."),
+    network: z
+      .strictObject({
+        ipRange: z.cidrv4().default("10.0.0.0/16").describe("IP range of the private network."),
+        subnet: z
+          .cidrv4()
+          .default("10.0.1.0/24")
+          .describe("Subnet every Hetzner Cloud host joins; must lie inside ipRange."),
+      })
+      .prefault({})
+      .describe("The private network the Hetzner Cloud hosts share."),
+    loadBalancer: z
+      .strictObject({
+        type: z
+          .string()
+          .regex(/^lb[0-9]+$/, "must be a Hetzner load balancer type such as lb11")
+          .default("lb11")
+          .describe("Hetzner load balancer type."),
+        location: z
+          .enum(locationNames)
+          .optional()
+          .describe("Location of the load balancer. Default: the first web host's."),
+        algorithm: z
+          .enum(["round_robin", "least_connections"])
+          .default("round_robin")
+          .describe("How requests are spread over the web hosts."),
+      })
+      .prefault({})
+      .describe("The Hetzner load balancer berth puts in front of the web role when it has more than one host."),
+    healthcheck: z
+      .strictObject({
+        path: z
+          .string()
+          .regex(/^\/\S*$/, "must start with /")
+          .default("/up")
+          .describe("Path that answers 200 when the app is healthy (Rails 8: /up)."),
+      })
+      .prefault({})
+      .describe("The app's health check, used by the load balancer."),
+    secrets: z
+      .record(secretName, z.string())
+      .default({})
+      .describe(
+        "Every secret value of the stack, by name. Set each with `pulumi config set --secret --path 'berth:secrets.NAME'`; berth reads them as Pulumi secrets.",
+      ),
+  })
+  .superRefine((cfg, ctx) => crossCheck(cfg, ctx));
+
+type RawStack = z.input<typeof stackSchema>;
+type CheckedStack = z.output<typeof stackSchema>;
+
+/** Rules that span several keys: references between hosts, roles, DNS and secrets. */
+function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
+  const hostNames = Object.keys(cfg.hosts);
+  const nearest = (name: string) => closest(name, hostNames);
+
+  if (!cfg.servers.web) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["servers", "web"],
+      message: "required: the web role is the primary role; add `web: { hosts: [...] }`",
+    });
+  }
+  for (const [role, def] of Object.entries(cfg.servers)) {
+    const seen = new Set<string>();
+    def.hosts.forEach((host, i) => {
+      if (seen.has(host)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["servers", role, "hosts", i],
+          message: `duplicate host "${host}"; list each host once`,
+        });
+      }
+      seen.add(host);
+      if (!cfg.hosts[host]) {
+        const hint = nearest(host);
+        ctx.addIssue({
+          code: "custom",
+          path: ["servers", role, "hosts", i],
+          message: `unknown host "${host}"; define it under berth:hosts${hint ? ` or did you mean "${hint}"?` : ""}`,
+        });
+      }
+    });
+  }
+
+  const byAddress = new Map<string, string>();
+  for (const [name, host] of Object.entries(cfg.hosts)) {
+    if (host.address === undefined) continue;
+    const other = byAddress.get(host.address);
+    if (other) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["hosts", name, "address"],
+        message: `same address as host "${other}"; a machine is listed once and may run several roles`,
+      });
+    }
+    byAddress.set(host.address, name);
+  }
+
+  const zones = new Set(
+    Object.values(cfg.hosts)
+      .map((h) => (h.location ? LOCATIONS[h.location] : undefined))
+      .filter((z): z is (typeof LOCATIONS)[Location] => z !== undefined),
+  );
+  if (zones.size > 1) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["hosts"],
+      message: `Hetzner Cloud hosts span network zones ${[...zones].join(", ")}; a private network lives in one zone, so pick locations of one zone`,
+    });
+  }
+  if (!cidrContains(cfg.network.ipRange, cfg.network.subnet)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["network", "subnet"],
+      message: `must lie inside berth:network.ipRange (${cfg.network.ipRange})`,
+    });
+  }
+  for (const [name, host] of Object.entries(cfg.hosts)) {
+    if (host.privateIp && !cidrContains(cfg.network.subnet, `${host.privateIp}/32`)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["hosts", name, "privateIp"],
+        message: `must lie inside berth:network.subnet (${cfg.network.subnet})`,
+      });
+    }
+  }
+
+  if (cfg.servers.web && cfg.servers.web.hosts.filter((h) => cfg.hosts[h]).length > 1 && !cfg.dns) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["dns"],
+      message:
+        "required when the web role has several hosts: the load balancer's Let's Encrypt certificate needs the zone in Hetzner DNS; add `zone` and `hosts`",
+    });
+  }
+  if (cfg.dns) {
+    const seen = new Set<string>();
+    cfg.dns.hosts.forEach((h, i) => {
+      if (h !== cfg.dns!.zone && !h.endsWith(`.${cfg.dns!.zone}`)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["dns", "hosts", i],
+          message: `"${h}" is not inside zone ${cfg.dns!.zone}; use a name ending in .${cfg.dns!.zone} or change berth:dns.zone`,
+        });
+      }
+      if (seen.has(h))
+        ctx.addIssue({ code: "custom", path: ["dns", "hosts", i], message: `duplicate host name "${h}"` });
+      seen.add(h);
+    });
+  }
+
+  const secretNames = Object.keys(cfg.secrets);
+  const needSecret = (name: string | undefined, path: (string | number)[]) => {
+    if (name !== undefined && !(name in cfg.secrets)) {
+      const hint = closest(name, secretNames);
+      ctx.addIssue({
+        code: "custom",
+        path,
+        message: `secret "${name}" is not set; run \`pulumi config set --secret --path 'berth:secrets.${name}' ...\`${hint ? ` or did you mean "${hint}"?` : ""}`,
+      });
+    }
+  };
+  needSecret(cfg.ssh.privateKeySecret, ["ssh", "privateKeySecret"]);
+}
+
+/** The candidate nearest to `name`, if it is near enough to be a plausible typo. */
+export function closest(name: string, candidates: string[]): string | undefined {
+  if (candidates.length === 0) return undefined;
+  const best = levenshteinClosest(name, candidates);
+  return distance(name, best) <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+function cidrContains(outer: string, inner: string): boolean {
+  const parse = (c: string) => {
+    const [ip, bits] = c.split("/");
+    const n = ip.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+    return { n, bits: Number(bits) };
+  };
+  const o = parse(outer);
+  const i = parse(inner);
+  if (i.bits < o.bits) return false;
+  const size = 2 ** (32 - o.bits);
+  return Math.floor(o.n / size) === Math.floor(i.n / size);
+}
+
+/** The validated configuration components receive. Secret values are not part of it. */
+export interface DeployConfig {
+  stack: string;
+  service: string;
+  image: string;
+  version: string;
+  hosts: Record<string, HostConfig>;
+  servers: Record<string, { hosts: string[] }>;
+  ssh: CheckedStack["ssh"];
+  dns?: CheckedStack["dns"];
+  network: CheckedStack["network"];
+  loadBalancer: CheckedStack["loadBalancer"];
+  healthcheck: CheckedStack["healthcheck"];
+  /** Names of the entries of berth:secrets; values travel separately, as Pulumi secrets. */
+  secretNames: string[];
+}
+
+/** Turns the checked input into the shape components use (hosts resolved to cloud or existing). */
+export function normalize(stack: string, cfg: CheckedStack): DeployConfig {
+  const hosts: Record<string, HostConfig> = {};
+  for (const [name, h] of Object.entries(cfg.hosts)) {
+    if (h.address !== undefined) {
+      hosts[name] = {
+        kind: "existing",
+        name,
+        address: h.address,
+        ipv6: h.ipv6,
+        privateAddress: h.privateAddress ?? h.address,
+        stateful: h.stateful ?? false,
+      };
+    } else {
+      hosts[name] = {
+        kind: "cloud",
+        name,
+        serverType: h.serverType!,
+        location: h.location!,
+        image: h.image ?? "ubuntu-24.04",
+        labels: h.labels ?? {},
+        volumes: Object.fromEntries(
+          Object.entries(h.volumes ?? {}).map(([v, vol]) => [
+            v,
+            { size: vol.size, format: vol.format, mountPath: vol.mountPath ?? `/mnt/berth/${v}` },
+          ]),
+        ),
+        privateIp: h.privateIp,
+        stateful: h.stateful ?? false,
+      };
+    }
+  }
+  return {
+    stack,
+    service: cfg.service,
+    image: cfg.image,
+    version: cfg.version,
+    hosts,
+    servers: cfg.servers,
+    ssh: cfg.ssh,
+    dns: cfg.dns,
+    network: cfg.network,
+    loadBalancer: cfg.loadBalancer,
+    healthcheck: cfg.healthcheck,
+    secretNames: Object.keys(cfg.secrets),
+  };
+}
+
+export type { RawStack };
