@@ -1,0 +1,115 @@
+// Builds every resource of a stack from its validated configuration.
+import { CloudHost, DeployConfig } from "../config/schema";
+import { Secrets } from "../config/stack";
+import { Dns } from "./dns";
+import { Host } from "./host";
+import { LoadBalancer } from "./loadBalancer";
+import { Platform } from "./platform";
+
+/** Roles in deploy order: the primary role (web) first, the others as configured. */
+export function roleOrder(cfg: DeployConfig): string[] {
+  return ["web", ...Object.keys(cfg.servers).filter((r) => r !== "web")].filter((r) => cfg.servers[r]);
+}
+
+export function rolesOf(cfg: DeployConfig, host: string): string[] {
+  return roleOrder(cfg).filter((role) => cfg.servers[role].hosts.includes(host));
+}
+
+export interface Deployment {
+  platform?: Platform;
+  hosts: Record<string, Host>;
+  loadBalancer?: LoadBalancer;
+  dns?: Dns;
+}
+
+export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
+  const prefix = `${cfg.service}-${cfg.stack}`;
+  const labels = { "berth-service": cfg.service, "berth-stack": cfg.stack };
+  const cloudHosts = Object.values(cfg.hosts).filter((h): h is CloudHost => h.kind === "cloud");
+  // A server can join one placement group: the one of its first role.
+  const placementRole = (host: string) => rolesOf(cfg, host)[0];
+
+  const platform =
+    cloudHosts.length > 0
+      ? new Platform(prefix, {
+          prefix,
+          labels,
+          publicKey: cfg.ssh.publicKey,
+          sshPort: cfg.ssh.port,
+          sshAllowFrom: cfg.ssh.allowFrom,
+          ipRange: cfg.network.ipRange,
+          subnet: cfg.network.subnet,
+          location: cloudHosts[0].location,
+          roles: [...new Set(cloudHosts.map((h) => placementRole(h.name)).filter((r): r is string => !!r))],
+        })
+      : undefined;
+
+  const privateKey = cfg.ssh.privateKeySecret ? secrets.get(cfg.ssh.privateKeySecret) : undefined;
+  const hosts: Record<string, Host> = {};
+  for (const host of Object.values(cfg.hosts)) {
+    hosts[host.name] = new Host(host.name, {
+      config: host,
+      prefix,
+      labels,
+      roles: rolesOf(cfg, host.name),
+      ssh: { user: cfg.ssh.user, port: cfg.ssh.port, publicKey: cfg.ssh.publicKey, privateKey },
+      platform,
+      placementRole: placementRole(host.name),
+    });
+  }
+
+  const web = cfg.servers.web.hosts.map((h) => hosts[h]);
+  const dns = cfg.dns
+    ? new Dns(prefix, {
+        zone: cfg.dns.zone,
+        createZone: cfg.dns.createZone,
+        ttl: cfg.dns.ttl,
+        hosts: cfg.dns.hosts,
+        labels,
+      })
+    : undefined;
+
+  // Several web hosts: a load balancer in front, and DNS points at it (the schema requires dns then).
+  let loadBalancer: LoadBalancer | undefined;
+  if (web.length > 1 && cfg.dns) {
+    const firstCloudWeb = web.map((h) => h.config).find((h): h is CloudHost => h.kind === "cloud");
+    loadBalancer = new LoadBalancer(prefix, {
+      prefix,
+      labels,
+      type: cfg.loadBalancer.type,
+      algorithm: cfg.loadBalancer.algorithm,
+      location: cfg.loadBalancer.location ?? firstCloudWeb?.location ?? cloudHosts[0]?.location ?? "fsn1",
+      domains: cfg.dns.hosts,
+      healthPath: cfg.healthcheck.path,
+      platform,
+      targets: web,
+      dependsOn: dns?.zone ? [dns.zone] : [],
+    });
+  }
+
+  if (dns) {
+    const first = web[0];
+    dns.point(
+      loadBalancer
+        ? { ipv4: [loadBalancer.ipv4], ipv6: [loadBalancer.ipv6] }
+        : {
+            ipv4: [first.ipv4],
+            ipv6: first.config.kind === "cloud" || first.config.ipv6 ? [first.ipv6] : undefined,
+          },
+    );
+  }
+  return { platform, hosts, loadBalancer, dns };
+}
+
+/** Stack outputs: a stable contract read by the operations CLI and by people. */
+export function stackOutputs(cfg: DeployConfig, d: Deployment) {
+  return {
+    service: cfg.service,
+    stack: cfg.stack,
+    version: cfg.version,
+    hosts: Object.fromEntries(Object.entries(d.hosts).map(([name, h]) => [name, h.outputs])),
+    loadBalancer: d.loadBalancer ? { ipv4: d.loadBalancer.ipv4, ipv6: d.loadBalancer.ipv6 } : undefined,
+    dnsRecords: d.dns?.records.map((r) => ({ name: r.name, type: r.type, values: r.values })) ?? [],
+  };
+}
+export type StackOutputs = ReturnType<typeof stackOutputs>;
