@@ -1,0 +1,115 @@
+// Real validators on what berth generates: `cloud-init schema` on user data and `shellcheck`
+// on every script berth sends to a host. Both come from Debian (installed by .ci/run).
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { before, describe, it } from "node:test";
+import { cloudInit, mountScript, readinessScript } from "../components/bootstrap";
+import { byType, Recorded, runIndex, stackConfig } from "./harness";
+
+function tool(name: string): string {
+  const found = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).stdout.trim();
+  assert.ok(
+    found,
+    `${name} is not installed; run: apt-get install -y ${name === "cloud-init" ? "cloud-init" : "shellcheck"}`,
+  );
+  return found;
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "berth-validators-"));
+function write(name: string, text: string): string {
+  const file = path.join(tmp, name.replace(/[^A-Za-z0-9._-]/g, "_"));
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+export function validateCloudInit(name: string, userData: string): void {
+  const file = write(`${name}.yaml`, userData);
+  const res = spawnSync(tool("cloud-init"), ["schema", "--config-file", file], { encoding: "utf8" });
+  assert.equal(res.status, 0, `cloud-init schema rejected ${name}:\n${res.stdout}${res.stderr}\n---\n${userData}`);
+  assert.match(res.stdout, /Valid cloud-config/);
+}
+
+export function shellcheck(name: string, script: string): void {
+  const file = write(`${name}.sh`, `#!/bin/sh\n${script}`);
+  const res = spawnSync(tool("shellcheck"), ["--shell=sh", "--severity=style", file], { encoding: "utf8" });
+  assert.equal(res.status, 0, `shellcheck found problems in ${name}:\n${res.stdout}${res.stderr}\n---\n${script}`);
+}
+
+/** Every command string a stack would run on its hosts. */
+export function scriptsOf(resources: Recorded[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (const r of byType(resources, "command:remote:Command")) {
+    for (const field of ["create", "update", "delete"]) {
+      if (typeof r.inputs[field] === "string") out.push([`${r.name}.${field}`, r.inputs[field]]);
+    }
+  }
+  return out;
+}
+
+describe("validators are real", () => {
+  it("cloud-init schema rejects a broken cloud-config", () => {
+    const file = write("broken.yaml", "#cloud-config\npackages: 42\nruncmd: {}\n");
+    const res = spawnSync(tool("cloud-init"), ["schema", "--config-file", file], { encoding: "utf8" });
+    assert.notEqual(res.status, 0, "the validator must be able to fail");
+  });
+  it("shellcheck rejects a sloppy script", () => {
+    const file = write("sloppy.sh", "#!/bin/sh\nrm -rf $1/*\n");
+    assert.notEqual(spawnSync(tool("shellcheck"), [file]).status, 0);
+  });
+  it("tools answer", () => {
+    assert.match(execFileSync(tool("shellcheck"), ["--version"], { encoding: "utf8" }), /version/);
+  });
+});
+
+describe("cloud-init user data", () => {
+  const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey deploy@example.com";
+  it("passes cloud-init schema for root on port 22", () =>
+    validateCloudInit("root", cloudInit({ sshUser: "root", sshPort: 22, publicKey: key })));
+  it("passes cloud-init schema for a deploy user on port 2222", () =>
+    validateCloudInit("deploy", cloudInit({ sshUser: "deploy", sshPort: 2222, publicKey: key })));
+  it("installs and enables Docker, creates the shared network, hardens SSH, enables upgrades", () => {
+    const text = cloudInit({ sshUser: "root", sshPort: 22, publicKey: key });
+    assert.match(text, /- docker\.io/);
+    assert.match(text, /systemctl\s*\n?\s*- enable\s*\n\s*- --now\s*\n\s*- docker|systemctl enable --now docker/);
+    assert.match(text, /docker network create kamal/);
+    assert.match(text, /ssh_pwauth: false/);
+    assert.match(text, /PasswordAuthentication no/);
+    assert.match(text, /APT::Periodic::Unattended-Upgrade "1"/);
+  });
+});
+
+describe("scripts sent to hosts", () => {
+  const stacks: Record<string, Recorded[]> = {};
+  before(async () => {
+    for (const stack of ["staging", "production"])
+      stacks[stack] = (await runIndex(stack, stackConfig(stack))).resources;
+  });
+
+  it("every server's user data passes cloud-init schema", () => {
+    let n = 0;
+    for (const resources of Object.values(stacks)) {
+      for (const s of byType(resources, "hcloud:index/server:Server")) {
+        validateCloudInit(s.name, s.inputs.userData);
+        n++;
+      }
+    }
+    assert.equal(n, 5);
+  });
+
+  it("every remote command of both example stacks passes shellcheck", () => {
+    const scripts = Object.values(stacks).flatMap(scriptsOf);
+    assert.ok(scripts.length >= 6, `expected the readiness and mount scripts, got ${scripts.length}`);
+    for (const [name, script] of scripts) shellcheck(name, script);
+  });
+
+  it("the readiness and mount scripts pass shellcheck on their own", () => {
+    shellcheck("ready", readinessScript("web-1", 30));
+    shellcheck(
+      "mount",
+      mountScript({ host: "db-1", volume: "pgdata", volumeId: "123", format: "xfs", mountPath: "/srv/pg" }),
+    );
+  });
+});
