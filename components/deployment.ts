@@ -80,7 +80,7 @@ export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
       algorithm: cfg.loadBalancer.algorithm,
       location: cfg.loadBalancer.location ?? firstCloudWeb?.location ?? cloudHosts[0]?.location ?? "fsn1",
       domains: cfg.dns.hosts,
-      healthPath: cfg.healthcheck.path,
+      healthPath: cfg.roles[0].proxy?.healthcheck.path ?? "/up",
       platform,
       targets: web,
       dependsOn: dns?.zone ? [dns.zone] : [],

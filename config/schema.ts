@@ -3,6 +3,21 @@
 // from here; `npm run schema` regenerates the last two and a test fails when they drift.
 import { closest as levenshteinClosest, distance } from "fastest-levenshtein";
 import { z } from "zod";
+import {
+  bootSchema,
+  builderSchema,
+  EnvConfig,
+  envSchema,
+  hooksSchema,
+  maintenanceSchema,
+  ProxyConfig,
+  proxySchema,
+  registrySchema,
+  RoleConfig,
+  RoleProxyConfig,
+  roleSchema,
+  secretName,
+} from "./app";
 
 /** Hetzner Cloud locations and the network zone each belongs to. */
 export const LOCATIONS = {
@@ -21,10 +36,6 @@ export const hostNamePattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const hostName = z
   .string()
   .regex(hostNamePattern, "must be a lowercase host name: letters, digits and dashes, at most 63 characters");
-
-const secretName = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must look like an environment variable name, e.g. DB_PASSWORD");
 
 const ipv4 = z.ipv4({ error: "must be an IPv4 address such as 203.0.113.10" });
 const cidr = z.union([z.cidrv4(), z.cidrv6()], { error: "must be a CIDR range such as 203.0.113.0/24 or ::/0" });
@@ -167,14 +178,12 @@ export type HostConfig = CloudHost | ExistingHost;
 
 const roleName = z.string().regex(/^[a-z][a-z0-9_-]*$/, "must be a lowercase role name such as web or job");
 
-export const roleSchema = z
-  .strictObject({
-    hosts: z
-      .array(hostName)
-      .min(1, "list at least one host")
-      .describe("Names of hosts (keys of berth:hosts) that run this role."),
-  })
-  .describe("A role: a group of hosts running the app the same way (Kamal's servers.<role>).");
+const volumeSpec = z
+  .string()
+  .regex(
+    /^([A-Za-z0-9][A-Za-z0-9_.-]*|\/[^:\s]*):\/[^:\s]*(:(ro|rw))?$/,
+    "must be NAME:/container/path or /host/path:/container/path, optionally with :ro",
+  );
 
 export const stackSchema = z
   .strictObject({
@@ -208,6 +217,42 @@ export const stackSchema = z
     servers: z
       .record(roleName, roleSchema)
       .describe("Roles and the hosts that run them (Kamal's servers). `web` is the primary role and is required."),
+    env: envSchema.optional(),
+    registry: registrySchema.optional(),
+    builder: builderSchema.optional(),
+    volumes: z
+      .array(volumeSpec)
+      .optional()
+      .describe(
+        "Volumes of every app container (Kamal's volumes): `storage:/rails/storage` (a named docker volume, kept across deploys) or `/host/path:/container/path`.",
+      ),
+    assetPath: z
+      .string()
+      .regex(/^\/[^:\s]*$/, "must be an absolute path inside the image, e.g. /rails/public/assets")
+      .optional()
+      .describe(
+        "Path of fingerprinted assets in the image (Kamal's asset_path). During a switch, old and new containers both serve old and new assets.",
+      ),
+    proxy: proxySchema.prefault({}),
+    boot: bootSchema.prefault({}),
+    hooks: hooksSchema.prefault({}),
+    retainContainers: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(5)
+      .describe("How many versions' images each host keeps, so a rollback needs no pull (Kamal's retain_containers)."),
+    readinessDelay: z
+      .number()
+      .int()
+      .min(0)
+      .max(600)
+      .default(7)
+      .describe(
+        "Seconds a container of a role without proxy and without a docker health check must keep running before its step counts as done (Kamal's readiness_delay).",
+      ),
+    maintenance: maintenanceSchema.prefault({}),
     ssh: z
       .strictObject({
         user: z
@@ -280,16 +325,6 @@ export const stackSchema = z
       })
       .prefault({})
       .describe("The Hetzner load balancer berth puts in front of the web role when it has more than one host."),
-    healthcheck: z
-      .strictObject({
-        path: z
-          .string()
-          .regex(/^\/\S*$/, "must start with /")
-          .default("/up")
-          .describe("Path that answers 200 when the app is healthy (Rails 8: /up)."),
-      })
-      .prefault({})
-      .describe("The app's health check, used by the load balancer."),
     secrets: z
       .record(secretName, z.string())
       .default({})
@@ -415,6 +450,97 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
     }
   };
   needSecret(cfg.ssh.privateKeySecret, ["ssh", "privateKeySecret"]);
+  needSecret(cfg.registry?.passwordSecret, ["registry", "passwordSecret"]);
+  const envSecrets = (env: EnvConfig | undefined, path: (string | number)[]) =>
+    (env?.secret ?? []).forEach((entry, i) => needSecret(entry.split(":")[1] ?? entry, [...path, "secret", i]));
+  envSecrets(cfg.env, ["env"]);
+
+  const webCount = cfg.servers.web?.hosts.length ?? 0;
+  for (const [role, def] of Object.entries(cfg.servers)) {
+    envSecrets(def.env, ["servers", role, "env"]);
+    const proxy = resolveProxy(role, def, cfg.proxy, cfg.dns?.hosts, webCount);
+    if (!proxy) continue;
+    const explicitSsl = typeof def.proxy === "object" && def.proxy.ssl !== undefined ? def.proxy.ssl : cfg.proxy.ssl;
+    if (explicitSsl && def.hosts.length > 1) {
+      ctx.addIssue({
+        code: "custom",
+        path:
+          typeof def.proxy === "object" && def.proxy.ssl !== undefined
+            ? ["servers", role, "proxy", "ssl"]
+            : ["proxy", "ssl"],
+        message: `kamal-proxy can only obtain Let's Encrypt certificates for a role on a single host; role ${role} has ${def.hosts.length}. Set ssl: false (TLS ends at the load balancer)`,
+      });
+    }
+    if (proxy.ssl && proxy.hosts.length === 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["proxy", "hosts"],
+        message: `role ${role} uses ssl, which needs the host names to certify: set berth:proxy.hosts or berth:dns.hosts`,
+      });
+    }
+  }
+}
+
+/** A role's effective kamal-proxy settings, or undefined when the role is not proxied. */
+export interface ResolvedProxy {
+  hosts: string[];
+  ssl: boolean;
+  sslRedirect: boolean;
+  appPort: number;
+  healthcheck: { path: string; interval: number; timeout: number };
+  responseTimeout: number;
+  buffering: {
+    requests: boolean;
+    responses: boolean;
+    memory?: number;
+    maxRequestBody?: number;
+    maxResponseBody?: number;
+  };
+  forwardHeaders?: boolean;
+  pathPrefixes: string[];
+  deployTimeout: number;
+  drainTimeout: number;
+}
+
+function resolveProxy(
+  role: string,
+  def: RoleConfig,
+  app: ProxyConfig,
+  dnsHosts: string[] | undefined,
+  webHostCount: number,
+): ResolvedProxy | undefined {
+  const proxied = def.proxy === undefined ? role === "web" : def.proxy !== false;
+  if (!proxied) return undefined;
+  const over: RoleProxyConfig = typeof def.proxy === "object" ? def.proxy : {};
+  const pick = <K extends keyof RoleProxyConfig>(k: K): RoleProxyConfig[K] =>
+    over[k] !== undefined ? over[k] : app[k];
+  const hosts = pick("hosts") ?? dnsHosts ?? [];
+  // Behind the load balancer (several web hosts) TLS ends there, so kamal-proxy serves plain HTTP.
+  const behindLoadBalancer = role === "web" && webHostCount > 1;
+  const ssl = pick("ssl") ?? (!behindLoadBalancer && def.hosts.length === 1 && hosts.length > 0);
+  const prefix = pick("pathPrefix");
+  return {
+    hosts,
+    ssl,
+    sslRedirect: pick("sslRedirect") ?? true,
+    appPort: pick("appPort") ?? 80,
+    healthcheck: {
+      path: over.healthcheck?.path ?? app.healthcheck?.path ?? "/up",
+      interval: over.healthcheck?.interval ?? app.healthcheck?.interval ?? 1,
+      timeout: over.healthcheck?.timeout ?? app.healthcheck?.timeout ?? 5,
+    },
+    responseTimeout: pick("responseTimeout") ?? 30,
+    buffering: {
+      requests: true,
+      responses: true,
+      ...app.buffering,
+      ...over.buffering,
+    },
+    forwardHeaders: pick("forwardHeaders") ?? (behindLoadBalancer ? true : undefined),
+    pathPrefixes: prefix === undefined ? [] : Array.isArray(prefix) ? prefix : [prefix],
+    deployTimeout: pick("deployTimeout") ?? 30,
+    drainTimeout: pick("drainTimeout") ?? 30,
+  };
 }
 
 /** The candidate nearest to `name`, if it is near enough to be a plausible typo. */
@@ -437,6 +563,42 @@ function cidrContains(outer: string, inner: string): boolean {
   return Math.floor(o.n / size) === Math.floor(i.n / size);
 }
 
+/** An environment variable and where its value comes from. */
+export interface ResolvedEnv {
+  clear: Record<string, string>;
+  /** Variable name -> name of the berth:secrets entry holding its value. */
+  secret: Record<string, string>;
+}
+
+/** Role env over app env, as Kamal merges them: a role's value wins for the same name. */
+export function mergeEnv(...envs: (EnvConfig | undefined)[]): ResolvedEnv {
+  const out: ResolvedEnv = { clear: {}, secret: {} };
+  for (const env of envs) {
+    for (const [k, v] of Object.entries(env?.clear ?? {})) {
+      out.clear[k] = String(v);
+      delete out.secret[k];
+    }
+    for (const entry of env?.secret ?? []) {
+      const [name, secret] = entry.split(":");
+      out.secret[name] = secret ?? name;
+      delete out.clear[name];
+    }
+  }
+  return out;
+}
+
+export interface Role {
+  name: string;
+  hosts: string[];
+  cmd?: string;
+  env: ResolvedEnv;
+  labels: Record<string, string>;
+  options: Record<string, string | number | boolean | string[]>;
+  logging?: { driver?: string; options?: Record<string, string | number> };
+  /** Effective kamal-proxy settings; undefined for roles without proxy. */
+  proxy?: ResolvedProxy;
+}
+
 /** The validated configuration components receive. Secret values are not part of it. */
 export interface DeployConfig {
   stack: string;
@@ -444,12 +606,23 @@ export interface DeployConfig {
   image: string;
   version: string;
   hosts: Record<string, HostConfig>;
+  /** Roles in deploy order: web first, then the others as configured. */
+  roles: Role[];
   servers: Record<string, { hosts: string[] }>;
   ssh: CheckedStack["ssh"];
   dns?: CheckedStack["dns"];
   network: CheckedStack["network"];
   loadBalancer: CheckedStack["loadBalancer"];
-  healthcheck: CheckedStack["healthcheck"];
+  registry?: CheckedStack["registry"];
+  builder?: CheckedStack["builder"];
+  volumes: string[];
+  assetPath?: string;
+  proxy: { image: string; manage: boolean };
+  boot: CheckedStack["boot"];
+  hooksPath: string;
+  retainContainers: number;
+  readinessDelay: number;
+  maintenance: CheckedStack["maintenance"];
   /** Names of the entries of berth:secrets; values travel separately, as Pulumi secrets. */
   secretNames: string[];
 }
@@ -486,6 +659,20 @@ export function normalize(stack: string, cfg: CheckedStack): DeployConfig {
       };
     }
   }
+  const webCount = cfg.servers.web.hosts.length;
+  const roles: Role[] = ["web", ...Object.keys(cfg.servers).filter((r) => r !== "web")].map((name) => {
+    const def = cfg.servers[name];
+    return {
+      name,
+      hosts: def.hosts,
+      cmd: def.cmd,
+      env: mergeEnv(cfg.env, def.env),
+      labels: def.labels ?? {},
+      options: def.options ?? {},
+      logging: def.logging,
+      proxy: resolveProxy(name, def, cfg.proxy, cfg.dns?.hosts, webCount),
+    };
+  });
   return {
     stack,
     service: cfg.service,
@@ -497,7 +684,17 @@ export function normalize(stack: string, cfg: CheckedStack): DeployConfig {
     dns: cfg.dns,
     network: cfg.network,
     loadBalancer: cfg.loadBalancer,
-    healthcheck: cfg.healthcheck,
+    roles,
+    registry: cfg.registry,
+    builder: cfg.builder,
+    volumes: cfg.volumes ?? [],
+    assetPath: cfg.assetPath,
+    proxy: { image: cfg.proxy.image, manage: cfg.proxy.manage },
+    boot: cfg.boot,
+    hooksPath: cfg.hooks.path,
+    retainContainers: cfg.retainContainers,
+    readinessDelay: cfg.readinessDelay,
+    maintenance: cfg.maintenance,
     secretNames: Object.keys(cfg.secrets),
   };
 }

@@ -161,9 +161,25 @@ export const ROOT = path.resolve(__dirname, "..");
 /** Test stand-in for each encrypted value of a stack file, distinct per config path. */
 export const testSecret = (p: string) => `test-secret-value-for-${p}`;
 
-/** Loads a real Pulumi.<stack>.yaml, optionally changed, the way the engine would pass it. */
+/**
+ * The secrets each example stack names. They are never committed: the README tells users to
+ * set them, and the tests set these stand-ins the same way (`berth:secrets`, a secret key).
+ */
+export const EXAMPLE_SECRETS: Record<string, string[]> = {
+  staging: ["KAMAL_REGISTRY_PASSWORD", "RAILS_MASTER_KEY"],
+  production: ["KAMAL_REGISTRY_PASSWORD", "RAILS_MASTER_KEY"],
+};
+
+/** Loads a real Pulumi.<stack>.yaml plus its secrets, optionally changed, as the engine would pass it. */
 export function stackConfig(stack: string, change?: (config: Record<string, unknown>) => void) {
   const file = readStackFile(path.join(ROOT, `Pulumi.${stack}.yaml`), testSecret);
+  if (!file.config["berth:secrets"]) {
+    const secrets = Object.fromEntries(
+      (EXAMPLE_SECRETS[stack] ?? []).map((n) => [n, testSecret(`berth:secrets.${n}`)]),
+    );
+    file.config["berth:secrets"] = JSON.stringify(secrets);
+    file.secretKeys.push("berth:secrets");
+  }
   if (!change) return file;
   const decoded: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(file.config))

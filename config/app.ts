@@ -1,0 +1,275 @@
+// Schema sections that describe how the app runs: env, roles, proxy, registry, builder, boot.
+// Kamal's deploy.yml names are given in each description so users can map their config.
+import { z } from "zod";
+
+export const secretName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must look like an environment variable name, e.g. DB_PASSWORD");
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
+
+/** A duration in whole seconds. */
+const seconds = (what: string) => z.number().int().min(1).max(86400).optional().describe(`${what}, in seconds.`);
+
+export const envSchema = z
+  .strictObject({
+    clear: z
+      .record(envName, z.union([z.string(), z.number(), z.boolean()]))
+      .optional()
+      .describe("Plain environment variables (Kamal's env.clear). Visible in the preview and in state."),
+    secret: z
+      .array(
+        z
+          .string()
+          .regex(
+            /^[A-Za-z_][A-Za-z0-9_]*(:[A-Za-z_][A-Za-z0-9_]*)?$/,
+            "must be NAME, or NAME:SECRET to read the variable from another berth:secrets entry",
+          ),
+      )
+      .optional()
+      .describe(
+        "Names of variables whose values come from berth:secrets (Kamal's env.secret). `DB_PASSWORD:MAIN_DB_PASSWORD` sets DB_PASSWORD from the secret MAIN_DB_PASSWORD.",
+      ),
+  })
+  .describe("Environment of the containers (Kamal's env).");
+export type EnvConfig = z.output<typeof envSchema>;
+
+/** Docker run options berth understands, with the Container input each maps to. */
+export const RUN_OPTIONS = {
+  memory: "memory limit, e.g. 512m or 2g",
+  "memory-reservation": "soft memory limit, e.g. 256m",
+  "memory-swap": "memory plus swap limit, e.g. 1g",
+  cpus: "number of CPUs, e.g. 1.5",
+  "cpu-shares": "relative CPU weight, e.g. 512",
+  "shm-size": "size of /dev/shm, e.g. 256m",
+  user: "user the process runs as, e.g. 1000:1000",
+  workdir: "working directory inside the container",
+  init: "run an init process (true/false)",
+  "read-only": "read-only root filesystem (true/false)",
+  "stop-signal": "signal that stops the container, e.g. SIGTERM",
+  "add-host": "extra /etc/hosts entry host:ip (a list for several)",
+  "cap-add": "Linux capability to add (a list for several)",
+  "cap-drop": "Linux capability to drop (a list for several)",
+  ulimit: "ulimit name=soft:hard (a list for several)",
+  tmpfs: "tmpfs mount path[:options] (a list for several)",
+  "security-opt": "security option (a list for several)",
+  sysctl: "kernel parameter name=value (a list for several)",
+} as const;
+export type RunOption = keyof typeof RUN_OPTIONS;
+
+const optionValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]);
+export const runOptionsSchema = z
+  .record(z.string(), optionValue)
+  .superRefine((opts, ctx) => {
+    for (const key of Object.keys(opts)) {
+      if (!(key in RUN_OPTIONS)) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `unsupported docker run option; supported: ${Object.keys(RUN_OPTIONS).join(", ")}`,
+        });
+      }
+    }
+  })
+  .describe(`Docker run options (Kamal's options). Supported: ${Object.keys(RUN_OPTIONS).join(", ")}.`);
+
+export const loggingSchema = z
+  .strictObject({
+    driver: z.string().min(1).optional().describe("Docker log driver (default json-file)."),
+    options: z
+      .record(z.string(), z.union([z.string(), z.number()]))
+      .optional()
+      .describe("Log driver options, e.g. max-size: 100m."),
+  })
+  .describe("Container logging (Kamal's logging).");
+
+const hostHeader = z
+  .string()
+  .regex(/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, "must be a host name such as app.example.com");
+
+/** Proxy settings an app sets once and a role may override. */
+const proxyFields = {
+  hosts: z
+    .array(hostHeader)
+    .min(1)
+    .optional()
+    .describe("Host names kamal-proxy routes to the app (Kamal's proxy.hosts). Default: berth:dns.hosts."),
+  ssl: z
+    .boolean()
+    .optional()
+    .describe(
+      "Let kamal-proxy obtain Let's Encrypt certificates (Kamal's proxy.ssl). Default: on for a single web host, off behind the load balancer, where TLS ends. Turn off when TLS ends at Cloudflare.",
+    ),
+  sslRedirect: z
+    .boolean()
+    .optional()
+    .describe("Redirect HTTP to HTTPS when ssl is on (Kamal's proxy.ssl_redirect). Default true."),
+  appPort: z
+    .number()
+    .int()
+    .min(1)
+    .max(65535)
+    .optional()
+    .describe("Port the app listens on in its container (Kamal's proxy.app_port). Default 80."),
+  healthcheck: z
+    .strictObject({
+      path: z
+        .string()
+        .regex(/^\/\S*$/, "must start with /")
+        .optional()
+        .describe("Health check path (default /up)."),
+      interval: seconds("Time between health checks (default 1)"),
+      timeout: seconds("Time a health check may take (default 5)"),
+    })
+    .optional()
+    .describe("kamal-proxy's health check of a new container before it gets traffic (Kamal's proxy.healthcheck)."),
+  responseTimeout: seconds(
+    "How long a request may take before kamal-proxy answers 504 (Kamal's proxy.response_timeout, default 30)",
+  ),
+  buffering: z
+    .strictObject({
+      requests: z.boolean().optional().describe("Buffer request bodies (default true)."),
+      responses: z.boolean().optional().describe("Buffer responses (default true)."),
+      memory: z.number().int().min(1).optional().describe("Bytes buffered in memory before spilling to disk."),
+      maxRequestBody: z.number().int().min(0).optional().describe("Largest request body in bytes (0: no limit)."),
+      maxResponseBody: z.number().int().min(0).optional().describe("Largest response body in bytes (0: no limit)."),
+    })
+    .optional()
+    .describe("Request and response buffering (Kamal's proxy.buffering)."),
+  forwardHeaders: z
+    .boolean()
+    .optional()
+    .describe(
+      "Pass X-Forwarded-* headers on (Kamal's proxy.forward_headers). Turn on behind the load balancer or Cloudflare.",
+    ),
+  pathPrefix: z
+    .union([z.string().regex(/^\//, "must start with /"), z.array(z.string().regex(/^\//, "must start with /"))])
+    .optional()
+    .describe("Serve the app below these path prefixes only (Kamal's proxy.path_prefix)."),
+  deployTimeout: seconds("How long a new container may take to become healthy (Kamal's deploy_timeout, default 30)"),
+  drainTimeout: seconds(
+    "How long in-flight requests may finish on the old container (Kamal's drain_timeout, default 30)",
+  ),
+};
+
+export const roleProxySchema = z.strictObject(proxyFields).describe("Proxy settings for this role, over berth:proxy.");
+
+export const proxySchema = z
+  .strictObject({
+    ...proxyFields,
+    image: z
+      .string()
+      .regex(/^[^\s:@]+(:[A-Za-z0-9_.-]+)?(@sha256:[a-f0-9]{64})?$/, "must be an image reference")
+      .default("basecamp/kamal-proxy:v0.9.2")
+      .describe("kamal-proxy image, pinned (Kamal's proxy.run.version)."),
+    manage: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Run the kamal-proxy container on this stack's hosts (true), or attach to one another stack runs there (false): several apps can share one server's proxy.",
+      ),
+  })
+  .describe("kamal-proxy in front of the proxied roles (Kamal's proxy).");
+export type ProxyConfig = z.output<typeof proxySchema>;
+export type RoleProxyConfig = z.output<typeof roleProxySchema>;
+
+export const roleSchema = z
+  .strictObject({
+    hosts: z
+      .array(z.string())
+      .min(1, "list at least one host")
+      .describe("Names of hosts (keys of berth:hosts) that run this role."),
+    cmd: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Command the container runs instead of the image's (Kamal's cmd), e.g. bin/jobs."),
+    env: envSchema.optional().describe("Environment for this role, merged over berth:env (Kamal's role env)."),
+    labels: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe("Docker labels on this role's containers (Kamal's labels)."),
+    options: runOptionsSchema.optional(),
+    logging: loggingSchema.optional(),
+    proxy: z
+      .union([z.boolean(), roleProxySchema])
+      .optional()
+      .describe(
+        "Put this role behind kamal-proxy (true, or settings over berth:proxy). Default: true for web, false for other roles.",
+      ),
+  })
+  .describe("A role: a group of hosts running the app the same way (Kamal's servers.<role>).");
+export type RoleConfig = z.output<typeof roleSchema>;
+
+export const registrySchema = z
+  .strictObject({
+    server: z
+      .string()
+      .min(1)
+      .default("docker.io")
+      .describe("Registry host, e.g. ghcr.io (Kamal's registry.server). Default Docker Hub."),
+    username: z.string().min(1).describe("Registry user (Kamal's registry.username)."),
+    passwordSecret: secretName.describe(
+      "Name of the berth:secrets entry holding the registry password or token (Kamal's registry.password).",
+    ),
+  })
+  .describe("Credentials for pulling (and pushing) the app image (Kamal's registry). Leave out for a public image.");
+
+export const builderSchema = z
+  .strictObject({
+    context: z
+      .string()
+      .min(1)
+      .default(".")
+      .describe("Build context directory, relative to the project (Kamal's builder.context)."),
+    dockerfile: z
+      .string()
+      .min(1)
+      .default("Dockerfile")
+      .describe("Dockerfile, relative to the context (Kamal's builder.dockerfile)."),
+    args: z
+      .record(envName, z.union([z.string(), z.number()]))
+      .optional()
+      .describe("Build arguments (Kamal's builder.args)."),
+    target: z.string().min(1).optional().describe("Build stage to stop at (Kamal's builder.target)."),
+    arch: z
+      .enum(["amd64", "arm64"])
+      .default("amd64")
+      .describe("Target architecture (Kamal's builder.arch). Match your servers: cax types are arm64."),
+  })
+  .describe(
+    "Build and push the image from source during `pulumi up`, then deploy the pushed digest (Kamal's builder). Leave out when CI builds the image.",
+  );
+
+export const bootSchema = z
+  .strictObject({
+    limit: z
+      .union([z.number().int().min(1), z.string().regex(/^([1-9][0-9]?|100)%$/, "must be a percentage such as 25%")])
+      .optional()
+      .describe("How many hosts of a role boot at once: a number or a percentage (Kamal's boot.limit). Default: all."),
+    wait: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(0)
+      .describe("Seconds to wait between groups of hosts (Kamal's boot.wait)."),
+  })
+  .describe("Rolling deploys over the hosts of a role (Kamal's boot).");
+
+export const hooksSchema = z
+  .strictObject({
+    path: z
+      .string()
+      .min(1)
+      .default(".kamal/hooks")
+      .describe("Directory of hook scripts, relative to the project (Kamal's hooks_path)."),
+  })
+  .describe("Kamal hooks run on the deploying machine during `pulumi up` (never during preview).");
+
+export const maintenanceSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe("Serve kamal-proxy's maintenance page instead of the app."),
+    message: z.string().max(500).optional().describe("Message shown on the maintenance page."),
+  })
+  .describe("Maintenance mode (Kamal's `kamal app maintenance` / `live`).");
