@@ -23,3 +23,4 @@ export const version = outputs.version;
 export const hosts = outputs.hosts;
 export const loadBalancer = outputs.loadBalancer;
 export const dnsRecords = outputs.dnsRecords;
+export const roles = outputs.roles;

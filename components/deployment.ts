@@ -1,10 +1,13 @@
 // Builds every resource of a stack from its validated configuration.
 import { CloudHost, DeployConfig } from "../config/schema";
 import { Secrets } from "../config/stack";
+import { App } from "./app";
+import { Build } from "./build";
 import { Dns } from "./dns";
 import { Host } from "./host";
 import { LoadBalancer } from "./loadBalancer";
 import { Platform } from "./platform";
+import { Proxy } from "./proxy";
 
 /** Roles in deploy order: the primary role (web) first, the others as configured. */
 export function roleOrder(cfg: DeployConfig): string[] {
@@ -20,6 +23,9 @@ export interface Deployment {
   hosts: Record<string, Host>;
   loadBalancer?: LoadBalancer;
   dns?: Dns;
+  proxies: Record<string, Proxy>;
+  build?: Build;
+  app: App;
 }
 
 export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
@@ -45,6 +51,11 @@ export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
       : undefined;
 
   const privateKey = cfg.ssh.privateKeySecret ? secrets.get(cfg.ssh.privateKeySecret) : undefined;
+  const registryPassword = cfg.registry ? secrets.get(cfg.registry.passwordSecret) : undefined;
+  const registryAuth =
+    cfg.registry && registryPassword
+      ? { address: cfg.registry.server, username: cfg.registry.username, password: registryPassword }
+      : undefined;
   const hosts: Record<string, Host> = {};
   for (const host of Object.values(cfg.hosts)) {
     hosts[host.name] = new Host(host.name, {
@@ -55,6 +66,7 @@ export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
       ssh: { user: cfg.ssh.user, port: cfg.ssh.port, publicKey: cfg.ssh.publicKey, privateKey },
       platform,
       placementRole: placementRole(host.name),
+      registryAuth,
     });
   }
 
@@ -98,7 +110,25 @@ export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
           },
     );
   }
-  return { platform, hosts, loadBalancer, dns };
+  // kamal-proxy on every host that serves a proxied role, unless another stack runs it there.
+  const proxies: Record<string, Proxy> = {};
+  if (cfg.proxy.manage) {
+    for (const host of new Set(cfg.roles.filter((r) => r.proxy).flatMap((r) => r.hosts))) {
+      proxies[host] = new Proxy(`${host}-proxy`, { host: hosts[host], image: cfg.proxy.image });
+    }
+  }
+  const build = cfg.builder
+    ? new Build(`${cfg.service}-build`, { config: cfg, builder: cfg.builder, registryPassword })
+    : undefined;
+  const app = new App(cfg.service, {
+    config: cfg,
+    hosts,
+    secrets,
+    proxies,
+    builtImage: build?.ref,
+    build,
+  });
+  return { platform, hosts, loadBalancer, dns, proxies, build, app };
 }
 
 /** Stack outputs: a stable contract read by the operations CLI and by people. */
@@ -110,6 +140,7 @@ export function stackOutputs(cfg: DeployConfig, d: Deployment) {
     hosts: Object.fromEntries(Object.entries(d.hosts).map(([name, h]) => [name, h.outputs])),
     loadBalancer: d.loadBalancer ? { ipv4: d.loadBalancer.ipv4, ipv6: d.loadBalancer.ipv6 } : undefined,
     dnsRecords: d.dns?.records.map((r) => ({ name: r.name, type: r.type, values: r.values })) ?? [],
+    roles: d.app.roles,
   };
 }
 export type StackOutputs = ReturnType<typeof stackOutputs>;

@@ -27,6 +27,8 @@ export interface HostArgs {
   platform?: Platform;
   /** The role whose placement group this server joins (a server is in at most one). */
   placementRole?: string;
+  /** Credentials the host's docker provider pulls private images with. */
+  registryAuth?: { address: string; username: string; password: pulumi.Output<string> };
 }
 
 /**
@@ -190,6 +192,7 @@ export class Host extends pulumi.ComponentResource {
       `${name}-docker`,
       {
         host: this.sshTarget,
+        registryAuth: args.registryAuth ? [args.registryAuth] : undefined,
         sshOpts: ["-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30"],
       },
       { ...child, dependsOn: [this.ready] },

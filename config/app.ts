@@ -1,6 +1,13 @@
 // Schema sections that describe how the app runs: env, roles, proxy, registry, builder, boot.
 // Kamal's deploy.yml names are given in each description so users can map their config.
+import { parse as parseShellWords } from "shell-quote";
 import { z } from "zod";
+
+/** A command line split into words the way a shell would (quotes kept, variables left as written). */
+export function commandWords(cmd: string): string[] | undefined {
+  const words = parseShellWords(cmd, (name) => `$${name}`);
+  return words.every((w) => typeof w === "string") ? (words as string[]) : undefined;
+}
 
 export const secretName = z
   .string()
@@ -57,19 +64,152 @@ export const RUN_OPTIONS = {
 } as const;
 export type RunOption = keyof typeof RUN_OPTIONS;
 
+/** Run options in the shape of the docker provider's Container inputs (sizes in MB). */
+export interface ContainerOptions {
+  memory?: number;
+  memoryReservation?: number;
+  memorySwap?: number;
+  cpus?: string;
+  cpuShares?: number;
+  shmSize?: number;
+  user?: string;
+  workingDir?: string;
+  init?: boolean;
+  readOnly?: boolean;
+  stopSignal?: string;
+  hosts?: { host: string; ip: string }[];
+  capAdd?: string[];
+  capDrop?: string[];
+  ulimits?: { name: string; soft: number; hard: number }[];
+  tmpfs?: Record<string, string>;
+  securityOpts?: string[];
+  sysctls?: Record<string, string>;
+}
+
+type OptionValue = string | number | boolean | string[];
+
+/** Size such as 512m, 2g or 1048576 (bytes) in whole MB. */
+function megabytes(value: OptionValue): number | undefined {
+  const m = /^([0-9]+(?:\.[0-9]+)?)([bkmg]?)$/i.exec(String(value).trim());
+  if (!m) return undefined;
+  const factor = { "": 1 / (1024 * 1024), b: 1 / (1024 * 1024), k: 1 / 1024, m: 1, g: 1024 }[m[2].toLowerCase()]!;
+  const mb = Math.floor(Number(m[1]) * factor);
+  return mb >= 1 ? mb : undefined;
+}
+
+/**
+ * Converts Kamal-style run options into Container inputs, reporting each value it cannot use
+ * through `problem` (key, message) so the schema can name the path.
+ */
+export function containerOptions(
+  opts: Record<string, OptionValue>,
+  problem: (key: string, message: string) => void = () => {},
+): ContainerOptions {
+  const out: ContainerOptions = {};
+  const list = (v: OptionValue) => (Array.isArray(v) ? v : [String(v)]);
+  const size = (key: string, v: OptionValue) => {
+    const mb = megabytes(v);
+    if (mb === undefined) problem(key, "must be a size such as 512m or 2g (at least 1m)");
+    return mb;
+  };
+  const bool = (key: string, v: OptionValue) => {
+    if (typeof v !== "boolean") problem(key, "must be true or false");
+    return v === true;
+  };
+  for (const [key, v] of Object.entries(opts)) {
+    switch (key as RunOption) {
+      case "memory":
+        out.memory = size(key, v);
+        break;
+      case "memory-reservation":
+        out.memoryReservation = size(key, v);
+        break;
+      case "memory-swap":
+        out.memorySwap = size(key, v);
+        break;
+      case "shm-size":
+        out.shmSize = size(key, v);
+        break;
+      case "cpus":
+        if (!/^[0-9]+(\.[0-9]+)?$/.test(String(v)) || Number(v) <= 0)
+          problem(key, "must be a positive number such as 1.5");
+        out.cpus = String(v);
+        break;
+      case "cpu-shares":
+        if (!Number.isInteger(Number(v)) || Number(v) < 2) problem(key, "must be a whole number of at least 2");
+        out.cpuShares = Number(v);
+        break;
+      case "user":
+        out.user = String(v);
+        break;
+      case "workdir":
+        out.workingDir = String(v);
+        break;
+      case "init":
+        out.init = bool(key, v);
+        break;
+      case "read-only":
+        out.readOnly = bool(key, v);
+        break;
+      case "stop-signal":
+        out.stopSignal = String(v);
+        break;
+      case "add-host":
+        out.hosts = list(v).map((entry) => {
+          const i = entry.lastIndexOf(":");
+          if (i < 1) problem(key, `"${entry}" must be host:ip`);
+          return { host: entry.slice(0, i), ip: entry.slice(i + 1) };
+        });
+        break;
+      case "cap-add":
+        out.capAdd = list(v);
+        break;
+      case "cap-drop":
+        out.capDrop = list(v);
+        break;
+      case "ulimit":
+        out.ulimits = list(v).map((entry) => {
+          const m = /^([a-z]+)=([0-9]+)(?::([0-9]+))?$/.exec(entry);
+          if (!m) {
+            problem(key, `"${entry}" must be name=soft[:hard], e.g. nofile=1024:2048`);
+            return { name: entry, soft: 0, hard: 0 };
+          }
+          return { name: m[1], soft: Number(m[2]), hard: Number(m[3] ?? m[2]) };
+        });
+        break;
+      case "tmpfs":
+        out.tmpfs = Object.fromEntries(
+          list(v).map((entry) => {
+            const [path, ...rest] = entry.split(":");
+            if (!path.startsWith("/")) problem(key, `"${entry}" must be /path[:options]`);
+            return [path, rest.join(":")];
+          }),
+        );
+        break;
+      case "security-opt":
+        out.securityOpts = list(v);
+        break;
+      case "sysctl":
+        out.sysctls = Object.fromEntries(
+          list(v).map((entry) => {
+            const i = entry.indexOf("=");
+            if (i < 1) problem(key, `"${entry}" must be name=value`);
+            return [entry.slice(0, i), entry.slice(i + 1)];
+          }),
+        );
+        break;
+      default:
+        problem(key, `unsupported docker run option; supported: ${Object.keys(RUN_OPTIONS).join(", ")}`);
+    }
+  }
+  return out;
+}
+
 const optionValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]);
 export const runOptionsSchema = z
   .record(z.string(), optionValue)
   .superRefine((opts, ctx) => {
-    for (const key of Object.keys(opts)) {
-      if (!(key in RUN_OPTIONS)) {
-        ctx.addIssue({
-          code: "custom",
-          path: [key],
-          message: `unsupported docker run option; supported: ${Object.keys(RUN_OPTIONS).join(", ")}`,
-        });
-      }
-    }
+    containerOptions(opts, (key, message) => ctx.addIssue({ code: "custom", path: [key], message }));
   })
   .describe(`Docker run options (Kamal's options). Supported: ${Object.keys(RUN_OPTIONS).join(", ")}.`);
 
@@ -182,6 +322,10 @@ export const roleSchema = z
     cmd: z
       .string()
       .min(1)
+      .refine(
+        (c) => commandWords(c) !== undefined,
+        "runs without a shell: for pipes, redirections or ; use sh -c '...'",
+      )
       .optional()
       .describe("Command the container runs instead of the image's (Kamal's cmd), e.g. bin/jobs."),
     env: envSchema.optional().describe("Environment for this role, merged over berth:env (Kamal's role env)."),

@@ -6,6 +6,9 @@ import { z } from "zod";
 import {
   bootSchema,
   builderSchema,
+  commandWords,
+  ContainerOptions,
+  containerOptions,
   EnvConfig,
   envSchema,
   hooksSchema,
@@ -590,10 +593,11 @@ export function mergeEnv(...envs: (EnvConfig | undefined)[]): ResolvedEnv {
 export interface Role {
   name: string;
   hosts: string[];
-  cmd?: string;
+  /** Command words replacing the image's command. */
+  cmd?: string[];
   env: ResolvedEnv;
   labels: Record<string, string>;
-  options: Record<string, string | number | boolean | string[]>;
+  options: ContainerOptions;
   logging?: { driver?: string; options?: Record<string, string | number> };
   /** Effective kamal-proxy settings; undefined for roles without proxy. */
   proxy?: ResolvedProxy;
@@ -665,10 +669,10 @@ export function normalize(stack: string, cfg: CheckedStack): DeployConfig {
     return {
       name,
       hosts: def.hosts,
-      cmd: def.cmd,
+      cmd: def.cmd ? commandWords(def.cmd) : undefined,
       env: mergeEnv(cfg.env, def.env),
       labels: def.labels ?? {},
-      options: def.options ?? {},
+      options: containerOptions(def.options ?? {}),
       logging: def.logging,
       proxy: resolveProxy(name, def, cfg.proxy, cfg.dns?.hosts, webCount),
     };

@@ -32,21 +32,34 @@ export interface RunResult {
   outputs: Record<string, any>;
 }
 
-let ids = 0;
+/** A number derived from a resource's identity, so two renders of one program give equal ids. */
+function stableNumber(text: string): number {
+  let h = 2166136261;
+  for (const ch of text) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
+  return h % 100000;
+}
+
 /** Plausible computed state for the resources whose outputs berth reads. */
-function mockState(type: string, inputs: Record<string, any>): Record<string, any> {
-  const n = ++ids;
+function mockState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
+  const n = stableNumber(`${type}::${name}`);
   switch (type) {
     case "hcloud:index/primaryIp:PrimaryIp":
-      return { ...inputs, ipAddress: inputs.type === "ipv6" ? `2001:db8:${n}::` : `203.0.113.${n % 250}` };
+      return { ...inputs, ipAddress: inputs.type === "ipv6" ? `2001:db8:${n.toString(16)}::` : `203.0.113.${n % 250}` };
+    case "docker:index/remoteImage:RemoteImage":
+      return { ...inputs, imageId: `sha256:${n.toString(16).padStart(64, "0")}` };
+    case "docker:index/image:Image":
+      return {
+        ...inputs,
+        repoDigest: `${String(inputs.imageName).split(":")[0]}@sha256:${n.toString(16).padStart(64, "0")}`,
+      };
     case "hcloud:index/server:Server":
       return {
         ...inputs,
-        ipv6Address: `2001:db8:${n}::1`,
+        ipv6Address: `2001:db8:${n.toString(16)}::1`,
         networks: (inputs.networks ?? []).map((net: any) => ({ ...net, ip: net.ip ?? `10.0.1.${100 + (n % 150)}` })),
       };
     case "hcloud:index/loadBalancer:LoadBalancer":
-      return { ...inputs, ipv4: `198.51.100.${n % 250}`, ipv6: `2001:db8:ffff::${n}` };
+      return { ...inputs, ipv4: `198.51.100.${n % 250}`, ipv6: `2001:db8:ffff::${n.toString(16)}` };
     default:
       return inputs;
   }
@@ -76,8 +89,8 @@ export async function run(opts: {
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => ({
-        id: args.custom === false ? undefined : String(1000 + ids),
-        state: mockState(args.type, args.inputs),
+        id: args.custom === false ? undefined : String(stableNumber(`${args.type}::${args.name}`)),
+        state: mockState(args.type, args.name, args.inputs),
       }),
       call: (args) => args.inputs,
     },

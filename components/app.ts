@@ -1,0 +1,320 @@
+// The app deploy: per host the version's image, per role and host one container per version,
+// then kamal-proxy's health-checked switch (proxied roles) or a readiness wait (other roles).
+// Versioned resources carry the version in their logical name, so a new version is a create
+// and the old one a delete Pulumi runs at the end of the update, after every switch succeeded.
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { DeployConfig, Role } from "../config/schema";
+import { Secrets } from "../config/stack";
+import { DOCKER_NETWORK } from "./bootstrap";
+import {
+  assetScript,
+  assetVolumeDir,
+  awaitRunningScript,
+  containerName,
+  HookName,
+  hookScript,
+  imageRef,
+  maintenanceScript,
+  proxyRemoveScript,
+  proxyService,
+  proxySwitchScript,
+  pruneImagesScript,
+  versionLabel,
+} from "./commands";
+import { Host } from "./host";
+import { Proxy } from "./proxy";
+
+export interface AppArgs {
+  config: DeployConfig;
+  hosts: Record<string, Host>;
+  secrets: Secrets;
+  /** kamal-proxy per host, when this stack runs it (berth:proxy.manage). */
+  proxies: Record<string, Proxy>;
+  /** The image to deploy when berth builds it: the pushed digest reference. */
+  builtImage?: pulumi.Output<string>;
+  /** Build step the pre-deploy hook waits for. */
+  build?: pulumi.Resource;
+  /** Secret variables added to every app container, e.g. DATABASE_URL from an accessory. */
+  extraEnv?: Record<string, pulumi.Output<string>>;
+  /** Per host: what must finish before the first app container there starts (e.g. a restore). */
+  beforeApp?: Record<string, pulumi.Resource[]>;
+  /** What must finish before any proxy switch (e.g. a database backup). */
+  beforeSwitch?: pulumi.Resource[];
+}
+
+/** Splits hosts into Kamal's boot groups: `limit` hosts (or a percentage of them) at a time. */
+export function bootGroups(hosts: string[], limit?: number | string): string[][] {
+  if (limit === undefined) return hosts.length ? [hosts] : [];
+  const size =
+    typeof limit === "number" ? limit : Math.max(1, Math.ceil((hosts.length * Number(limit.replace("%", ""))) / 100));
+  const groups: string[][] = [];
+  for (let i = 0; i < hosts.length; i += size) groups.push(hosts.slice(i, i + size));
+  return groups;
+}
+
+/** Home directory of the SSH user, where berth keeps per-app files on a host. */
+export function appDirectory(cfg: DeployConfig): string {
+  const home = cfg.ssh.user === "root" ? "/root" : `/home/${cfg.ssh.user}`;
+  return `${home}/.berth/apps/${cfg.service}-${cfg.stack}`;
+}
+
+/** A Kamal volume spec (`name:/path`, `/host:/path:ro`) as a Container volume. */
+export function containerVolume(spec: string): docker.types.input.ContainerVolume {
+  const [source, containerPath, mode] = spec.split(":");
+  const readOnly = mode === "ro";
+  return source.startsWith("/")
+    ? { hostPath: source, containerPath, readOnly }
+    : { volumeName: source, containerPath, readOnly };
+}
+
+export interface RoleOutput {
+  hosts: string[];
+  container: string;
+  proxied: boolean;
+}
+
+export class App extends pulumi.ComponentResource {
+  /** Per role: hosts, the current container name, whether it is proxied. */
+  readonly roles: Record<string, RoleOutput> = {};
+  /** Versioned steps by logical name, for tests and for ordering later work after them. */
+  readonly containers: Record<string, docker.Container> = {};
+  readonly switches: Record<string, command.remote.Command> = {};
+  readonly hooks: Partial<Record<HookName, command.local.Command[]>> = {};
+
+  constructor(name: string, args: AppArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("berth:app:App", name, {}, opts);
+    const cfg = args.config;
+    const child = { parent: this };
+    const version = cfg.version;
+    const vl = versionLabel(version);
+    const image: pulumi.Input<string> = args.builtImage ?? imageRef(cfg.image, version);
+    const hostsRunningApp = [...new Set(cfg.roles.flatMap((r) => r.hosts))];
+    const rolesOn = (host: string) => cfg.roles.filter((r) => r.hosts.includes(host));
+    const stateFile = `.berth/${cfg.stack}.deploy-started`;
+    const addresses = (names: string[]) =>
+      pulumi.all(names.map((h) => args.hosts[h].ipv4)).apply((ips) => ips.join(","));
+
+    const hookEnv = (extra: Record<string, pulumi.Input<string>>) => {
+      const base: Record<string, pulumi.Input<string>> = {
+        KAMAL_SERVICE: cfg.service,
+        KAMAL_VERSION: version,
+        KAMAL_SERVICE_VERSION: `${cfg.service}@${version.startsWith("sha256:") ? vl : version.slice(0, 7)}`,
+        KAMAL_DESTINATION: cfg.stack,
+        KAMAL_COMMAND: "deploy",
+        KAMAL_LOCK: "false",
+        KAMAL_ROLES: cfg.roles.map((r) => r.name).join(","),
+        ...extra,
+      };
+      const berth = Object.fromEntries(Object.entries(base).map(([k, v]) => [k.replace(/^KAMAL_/, "BERTH_"), v]));
+      return { ...base, ...berth, BERTH_STACK: cfg.stack };
+    };
+    const runHook = (
+      hook: HookName,
+      suffix: string,
+      extra: Record<string, pulumi.Input<string>>,
+      dependsOn: pulumi.Input<pulumi.Resource>[],
+    ) => {
+      const cmd = new command.local.Command(
+        `${name}-${hook}${suffix}`,
+        {
+          create: hookScript(cfg.hooksPath, hook, stateFile),
+          environment: hookEnv(extra),
+          // Runs again on every deploy: a new version replaces it.
+          triggers: [version],
+        },
+        { ...child, dependsOn },
+      );
+      (this.hooks[hook] ??= []).push(cmd);
+      return cmd;
+    };
+
+    const preDeploy = runHook(
+      "pre-deploy",
+      "",
+      { KAMAL_HOSTS: addresses(hostsRunningApp) },
+      args.build ? [args.build] : [],
+    );
+
+    let previous: pulumi.Resource[] = [preDeploy];
+    const groups = bootGroups(hostsRunningApp, cfg.boot.limit);
+    groups.forEach((group, gi) => {
+      const suffix = groups.length > 1 ? `-${gi + 1}` : "";
+      const preBoot = runHook("pre-app-boot", suffix, { KAMAL_HOSTS: addresses(group) }, previous);
+      const groupSteps: pulumi.Resource[] = [];
+      for (const hostName of group) {
+        const host = args.hosts[hostName];
+        const provider = host.docker;
+        const pulled = new docker.RemoteImage(
+          `${name}-${hostName}-${vl}-image`,
+          // Kept on the host after this version leaves the program: rollbacks need no pull.
+          { name: image, keepLocally: true },
+          { ...child, provider, dependsOn: [preBoot, host.ready, ...(args.beforeApp?.[hostName] ?? [])] },
+        );
+        const hostSteps: pulumi.Resource[] = [];
+        for (const role of rolesOn(hostName)) {
+          const step = this.deployRole(name, role, host, pulled, args);
+          hostSteps.push(step);
+        }
+        const prune = new command.remote.Command(
+          `${name}-${hostName}-prune`,
+          {
+            connection: host.connection,
+            create: pruneImagesScript(cfg.image, cfg.retainContainers),
+            triggers: [version],
+          },
+          { ...child, dependsOn: hostSteps },
+        );
+        groupSteps.push(...hostSteps, prune);
+      }
+      const postBoot = runHook("post-app-boot", suffix, { KAMAL_HOSTS: addresses(group) }, groupSteps);
+      previous = [postBoot];
+      if (cfg.boot.wait > 0 && gi < groups.length - 1) {
+        previous = [
+          new command.local.Command(
+            `${name}-boot-wait${suffix}`,
+            { create: `sleep ${cfg.boot.wait}`, triggers: [version] },
+            { ...child, dependsOn: [postBoot] },
+          ),
+        ];
+      }
+    });
+    runHook("post-deploy", "", { KAMAL_HOSTS: addresses(hostsRunningApp) }, previous);
+
+    for (const role of cfg.roles) {
+      this.roles[role.name] = {
+        hosts: role.hosts,
+        container: containerName(cfg.service, role.name, cfg.stack, version),
+        proxied: role.proxy !== undefined,
+      };
+    }
+    this.registerOutputs({ roles: this.roles });
+  }
+
+  /** One role on one host: its container, then the proxy switch or the readiness wait. */
+  private deployRole(name: string, role: Role, host: Host, pulled: docker.RemoteImage, args: AppArgs): pulumi.Resource {
+    const cfg = args.config;
+    const child = { parent: this };
+    const vl = versionLabel(cfg.version);
+    const id = `${name}-${role.name}-${host.name}`;
+    const container = containerName(cfg.service, role.name, cfg.stack, cfg.version);
+    const proxy = args.proxies[host.name];
+    const dependsOn: pulumi.Resource[] = [pulled];
+
+    const volumes = cfg.volumes.map(containerVolume);
+    if (cfg.assetPath && role.proxy) {
+      const assetArgs = {
+        dir: `${appDirectory(cfg)}/assets`,
+        role: role.name,
+        version: cfg.version,
+        image: cfg.image,
+        assetPath: cfg.assetPath,
+        keep: cfg.retainContainers,
+      };
+      dependsOn.push(
+        new command.remote.Command(
+          `${id}-${vl}-assets`,
+          { connection: host.connection, create: assetScript(assetArgs) },
+          { ...child, dependsOn: [pulled] },
+        ),
+      );
+      volumes.push({ hostPath: assetVolumeDir(assetArgs), containerPath: cfg.assetPath, readOnly: false });
+    }
+
+    const envs: pulumi.Input<string>[] = [
+      ...Object.entries(role.env.clear).map(([k, v]) => `${k}=${v}`),
+      `KAMAL_CONTAINER_NAME=${container}`,
+      `KAMAL_VERSION=${cfg.version}`,
+      `KAMAL_HOST=${host.name}`,
+      `KAMAL_DESTINATION=${cfg.stack}`,
+      `BERTH_STACK=${cfg.stack}`,
+      `BERTH_ROLE=${role.name}`,
+      ...Object.entries(role.env.secret).map(([k, secret]) => pulumi.interpolate`${k}=${args.secrets.get(secret)}`),
+      ...Object.entries(args.extraEnv ?? {}).map(([k, v]) => pulumi.secret(pulumi.interpolate`${k}=${v}`)),
+    ];
+    const o = role.options;
+    const app = new docker.Container(
+      `${id}-${vl}`,
+      {
+        name: container,
+        image: pulled.imageId,
+        command: role.cmd,
+        restart: "unless-stopped",
+        envs,
+        labels: Object.entries({
+          service: cfg.service,
+          role: role.name,
+          destination: cfg.stack,
+          "berth.version": cfg.version,
+          ...role.labels,
+        }).map(([label, value]) => ({ label, value })),
+        networksAdvanced: [{ name: DOCKER_NETWORK, aliases: [container] }],
+        volumes,
+        logDriver: role.logging?.driver,
+        logOpts: role.logging?.options
+          ? Object.fromEntries(Object.entries(role.logging.options).map(([k, v]) => [k, String(v)]))
+          : undefined,
+        memory: o.memory,
+        memoryReservation: o.memoryReservation,
+        memorySwap: o.memorySwap,
+        cpus: o.cpus,
+        cpuShares: o.cpuShares,
+        shmSize: o.shmSize,
+        user: o.user,
+        workingDir: o.workingDir,
+        init: o.init,
+        readOnly: o.readOnly,
+        stopSignal: o.stopSignal,
+        hosts: o.hosts,
+        capabilities: o.capAdd || o.capDrop ? { adds: o.capAdd, drops: o.capDrop } : undefined,
+        ulimits: o.ulimits,
+        tmpfs: o.tmpfs,
+        securityOpts: o.securityOpts,
+        sysctls: o.sysctls,
+        // Stopping the old version gives in-flight work the drain timeout to finish.
+        destroyGraceSeconds: role.proxy?.drainTimeout ?? 30,
+        stopTimeout: role.proxy?.drainTimeout ?? 30,
+      },
+      { ...child, provider: host.docker, dependsOn: [...dependsOn, ...(proxy ? [proxy.container] : [])] },
+    );
+    this.containers[`${id}-${vl}`] = app;
+
+    if (!role.proxy) {
+      return new command.remote.Command(
+        `${id}-${vl}-ready`,
+        {
+          connection: host.connection,
+          create: awaitRunningScript(container, cfg.readinessDelay, Math.max(60, cfg.readinessDelay * 4)),
+        },
+        { ...child, dependsOn: [app] },
+      );
+    }
+
+    const service = proxyService(cfg.service, role.name, cfg.stack);
+    const proxyDeps = proxy ? [proxy.container] : [];
+    const switched = new command.remote.Command(
+      `${id}-${vl}-switch`,
+      { connection: host.connection, create: proxySwitchScript(service, container, role.proxy) },
+      { ...child, dependsOn: [app, ...proxyDeps, ...(args.beforeSwitch ?? [])] },
+    );
+    this.switches[`${id}-${vl}-switch`] = switched;
+    // The one unversioned record of the route: removing the role removes it from kamal-proxy.
+    new command.remote.Command(
+      `${id}-route`,
+      { connection: host.connection, create: "true", delete: proxyRemoveScript(service) },
+      { ...child, dependsOn: proxyDeps },
+    );
+    new command.remote.Command(
+      `${id}-maintenance`,
+      {
+        connection: host.connection,
+        create: maintenanceScript(service, cfg.maintenance.enabled, role.proxy.drainTimeout, cfg.maintenance.message),
+        // Re-applied after every deploy, so a new version stays behind the maintenance page.
+        triggers: [cfg.maintenance.enabled, cfg.maintenance.message ?? "", cfg.version],
+      },
+      { ...child, dependsOn: [switched] },
+    );
+    return switched;
+  }
+}

@@ -1,0 +1,223 @@
+// Command lines berth runs on hosts (and, for hooks, on the deploying machine) during a deploy.
+// Pure functions from settings to text, like Kamal's command objects: unit-tested, and every
+// result goes through shellcheck in the tests. No secret ever reaches these strings.
+import { ResolvedProxy } from "../config/schema";
+
+export const PROXY_CONTAINER = "kamal-proxy";
+
+/** Quotes a value for POSIX sh. */
+export function shq(value: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A version as it may appear in container and resource names: digests become `sha256-<12 hex>`. */
+export function versionLabel(version: string): string {
+  return version.startsWith("sha256:") ? `sha256-${version.slice(7, 19)}` : version;
+}
+
+/** Image reference for a version: `repo:tag` or `repo@sha256:...`. */
+export function imageRef(image: string, version: string): string {
+  return version.startsWith("sha256:") ? `${image}@${version}` : `${image}:${version}`;
+}
+
+/** Kamal's container name: `<service>-<role>-<destination>-<version>`. */
+export function containerName(service: string, role: string, stack: string, version: string): string {
+  return `${service}-${role}-${stack}-${versionLabel(version)}`;
+}
+
+/** The kamal-proxy service a role's containers are deployed under. */
+export function proxyService(service: string, role: string, stack: string): string {
+  return `${service}-${role}-${stack}`;
+}
+
+/** `kamal-proxy deploy` flags for a role, as Kamal 2 passes them. */
+export function proxyDeployArgs(target: string, p: ResolvedProxy): string[] {
+  const args = [`--target=${target}:${p.appPort}`];
+  for (const host of p.hosts) args.push(`--host=${host}`);
+  for (const prefix of p.pathPrefixes) args.push(`--path-prefix=${prefix}`);
+  if (p.ssl) args.push("--tls", `--tls-redirect=${p.sslRedirect}`);
+  args.push(
+    `--deploy-timeout=${p.deployTimeout}s`,
+    `--drain-timeout=${p.drainTimeout}s`,
+    `--health-check-path=${p.healthcheck.path}`,
+    `--health-check-interval=${p.healthcheck.interval}s`,
+    `--health-check-timeout=${p.healthcheck.timeout}s`,
+    `--target-timeout=${p.responseTimeout}s`,
+    `--buffer-requests=${p.buffering.requests}`,
+    `--buffer-responses=${p.buffering.responses}`,
+  );
+  if (p.buffering.memory !== undefined) args.push(`--buffer-memory=${p.buffering.memory}`);
+  if (p.buffering.maxRequestBody !== undefined) args.push(`--max-request-body=${p.buffering.maxRequestBody}`);
+  if (p.buffering.maxResponseBody !== undefined) args.push(`--max-response-body=${p.buffering.maxResponseBody}`);
+  if (p.forwardHeaders !== undefined) args.push(`--forward-headers=${p.forwardHeaders}`);
+  return args;
+}
+
+/**
+ * Switches a role's traffic on this host to `container`: kamal-proxy health-checks it, moves
+ * traffic over and drains the old one. On failure the old version keeps serving and the
+ * update fails with the container's last log lines.
+ */
+export function proxySwitchScript(service: string, container: string, p: ResolvedProxy): string {
+  const deploy = [
+    "docker",
+    "exec",
+    PROXY_CONTAINER,
+    "kamal-proxy",
+    "deploy",
+    service,
+    ...proxyDeployArgs(container, p),
+  ];
+  return [
+    "set -eu",
+    `if ! ${deploy.map(shq).join(" ")}; then`,
+    `  echo ${shq(`berth: ${container} did not pass its health check (GET ${p.healthcheck.path} on port ${p.appPort}) within ${p.deployTimeout}s; the previous version keeps serving. Last log lines:`)} >&2`,
+    `  docker logs --tail 50 ${shq(container)} >&2 2>&1 || true`,
+    "  exit 1",
+    "fi",
+    `echo ${shq(`berth: ${service} now served by ${container}`)}`,
+    "",
+  ].join("\n");
+}
+
+/** Removes a role's route from kamal-proxy: the one place a route is ever removed. */
+export function proxyRemoveScript(service: string): string {
+  return `docker exec ${PROXY_CONTAINER} kamal-proxy remove ${shq(service)} || true\n`;
+}
+
+/** Puts the role behind kamal-proxy's maintenance page, or takes it back out. */
+export function maintenanceScript(service: string, on: boolean, drainTimeout: number, message?: string): string {
+  if (!on) return `docker exec ${PROXY_CONTAINER} kamal-proxy resume ${shq(service)}\n`;
+  const args = [`--drain-timeout=${drainTimeout}s`, ...(message ? [`--message=${message}`] : [])];
+  return `docker exec ${PROXY_CONTAINER} kamal-proxy stop ${shq(service)} ${args.map(shq).join(" ")}\n`;
+}
+
+/**
+ * For roles without proxy: the step is done once the container is healthy (when the image has
+ * a health check) or has kept running, without restarts, for `delay` seconds.
+ */
+export function awaitRunningScript(container: string, delay: number, timeout: number): string {
+  const c = shq(container);
+  return [
+    "set -eu",
+    "started=$(date +%s)",
+    `deadline=$((started + ${timeout}))`,
+    "while :; do",
+    `  state=$(docker inspect --format '{{.State.Status}} {{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' ${c})`,
+    "  # shellcheck disable=SC2086 # split the three words of the state on purpose",
+    "  set -- $state",
+    '  if [ "$1" != running ] || [ "$2" != 0 ] || [ "$3" = unhealthy ]; then',
+    `    echo ${shq(`berth: ${container} is not running cleanly (status, restarts, health):`)} "$state" >&2`,
+    `    docker logs --tail 50 ${c} >&2 2>&1 || true`,
+    "    exit 1",
+    "  fi",
+    '  if [ "$3" = healthy ]; then break; fi',
+    `  if [ "$3" = none ] && [ $(($(date +%s) - started)) -ge ${delay} ]; then break; fi`,
+    '  if [ "$(date +%s)" -ge "$deadline" ]; then',
+    `    echo ${shq(`berth: ${container} did not become ready within ${timeout}s`)} >&2`,
+    "    exit 1",
+    "  fi",
+    "  sleep 1",
+    "done",
+    `echo ${shq(`berth: ${container} ready`)}`,
+    "",
+  ].join("\n");
+}
+
+/** Keeps the newest `keep` images of the app on the host (for rollbacks without a pull), removes the rest. */
+export function pruneImagesScript(image: string, keep: number): string {
+  return [
+    "set -eu",
+    `docker image ls --filter ${shq(`reference=${image}`)} --format '{{.ID}}' | awk '!seen[$0]++' | tail -n +${keep + 1} |`,
+    "  while read -r id; do",
+    '    docker image rm "$id" >/dev/null 2>&1 || true',
+    "  done",
+    "",
+  ].join("\n");
+}
+
+export interface AssetArgs {
+  /** Directory on the host holding the app's asset copies. */
+  dir: string;
+  role: string;
+  version: string;
+  image: string;
+  assetPath: string;
+  keep: number;
+}
+
+/** Host directory mounted at the asset path of a role's container for a version. */
+export function assetVolumeDir(a: Pick<AssetArgs, "dir" | "role" | "version">): string {
+  return `${a.dir}/volumes/${a.role}-${versionLabel(a.version)}`;
+}
+
+/**
+ * Kamal's asset bridging: extract the new version's assets, give the new container the old
+ * versions' assets too and the old containers the new ones, so a request for either
+ * version's fingerprinted files finds them on whichever container answers during a switch.
+ */
+export function assetScript(a: AssetArgs): string {
+  const label = `${a.role}-${versionLabel(a.version)}`;
+  return [
+    "set -eu",
+    `dir=${shq(a.dir)}`,
+    `new="$dir/volumes/${label}"`,
+    `extracted="$dir/extracted/${label}"`,
+    'mkdir -p "$dir/volumes" "$dir/extracted"',
+    'if [ ! -d "$extracted" ]; then',
+    '  rm -rf "$extracted.tmp"',
+    '  mkdir -p "$extracted.tmp"',
+    `  cid=$(docker container create ${shq(imageRef(a.image, a.version))})`,
+    `  docker cp "$cid:${a.assetPath}/." "$extracted.tmp"`,
+    '  docker container rm "$cid" >/dev/null',
+    '  mv "$extracted.tmp" "$extracted"',
+    "fi",
+    'mkdir -p "$new"',
+    'cp -a "$extracted/." "$new/"',
+    `for old in "$dir/volumes/${a.role}-"*; do`,
+    '  [ "$old" = "$new" ] && continue',
+    '  cp -an "$old/." "$new/"',
+    '  cp -an "$extracted/." "$old/"',
+    "done",
+    `# keep the newest ${a.keep} versions' copies`,
+    `for kind in volumes extracted; do`,
+    "  # shellcheck disable=SC2012 # names are <role>-<version> labels; ls -t sorts them by age",
+    `  ls -1dt "$dir/$kind/${a.role}-"* 2>/dev/null | tail -n +${a.keep + 1} | while read -r stale; do rm -rf "$stale"; done`,
+    "done",
+    "",
+  ].join("\n");
+}
+
+/** The hooks Kamal runs during a deploy, in order. */
+export const HOOKS = ["pre-build", "pre-deploy", "pre-app-boot", "post-app-boot", "post-deploy"] as const;
+export type HookName = (typeof HOOKS)[number];
+
+/**
+ * Runs a Kamal hook from the hooks directory on the deploying machine, if it exists, with the
+ * variables Kamal sets that change per run (time, performer, runtime). The static ones come
+ * through the command's environment.
+ */
+export function hookScript(hooksPath: string, hook: HookName, stateFile: string): string {
+  const lines = ["set -eu"];
+  if (hook === "pre-deploy") lines.push(`mkdir -p "$(dirname ${shq(stateFile)})"`, `date +%s > ${shq(stateFile)}`);
+  lines.push(
+    `hook=${shq(`${hooksPath}/${hook}`)}`,
+    '[ -e "$hook" ] || exit 0',
+    "KAMAL_RECORDED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+    "KAMAL_PERFORMER=$(git config user.email 2>/dev/null || whoami)",
+    "BERTH_RECORDED_AT=$KAMAL_RECORDED_AT",
+    "BERTH_PERFORMER=$KAMAL_PERFORMER",
+    "export KAMAL_RECORDED_AT KAMAL_PERFORMER BERTH_RECORDED_AT BERTH_PERFORMER",
+  );
+  if (hook === "post-deploy") {
+    lines.push(
+      `if [ -f ${shq(stateFile)} ]; then`,
+      `  KAMAL_RUNTIME=$(( $(date +%s) - $(cat ${shq(stateFile)}) ))`,
+      "  BERTH_RUNTIME=$KAMAL_RUNTIME",
+      "  export KAMAL_RUNTIME BERTH_RUNTIME",
+      "fi",
+    );
+  }
+  lines.push('exec "$hook"', "");
+  return lines.join("\n");
+}
