@@ -236,3 +236,41 @@ export const named = (resources: Recorded[], name: string) => {
   if (!found) throw new Error(`no resource named ${name}; have: ${resources.map((r) => r.name).join(", ")}`);
   return found;
 };
+
+export interface RenderDiff {
+  created: Recorded[];
+  deleted: Recorded[];
+  /** Same URN, different inputs. */
+  changed: Recorded[];
+  same: Recorded[];
+}
+
+/** Compares two renders of a program resource by resource (URN), on their inputs. */
+export function diffRenders(before: Recorded[], after: Recorded[]): RenderDiff {
+  const old = new Map(before.map((r) => [r.urn, r]));
+  const out: RenderDiff = { created: [], deleted: [], changed: [], same: [] };
+  for (const r of after) {
+    const prev = old.get(r.urn);
+    if (!prev) out.created.push(r);
+    else if (JSON.stringify(prev.raw) !== JSON.stringify(r.raw)) out.changed.push(r);
+    else out.same.push(r);
+  }
+  const now = new Set(after.map((r) => r.urn));
+  out.deleted = before.filter((r) => !now.has(r.urn));
+  return out;
+}
+
+/** URNs a resource depends on, directly or through other resources, within one render. */
+export function transitiveDependencies(resources: Recorded[], start: Recorded): Set<string> {
+  const byUrn = new Map(resources.map((r) => [r.urn, r]));
+  const seen = new Set<string>();
+  const queue = [...start.dependencies];
+  while (queue.length) {
+    const urn = queue.pop()!;
+    if (seen.has(urn)) continue;
+    seen.add(urn);
+    const r = byUrn.get(urn);
+    if (r) queue.push(...r.dependencies);
+  }
+  return seen;
+}

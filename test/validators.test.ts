@@ -7,6 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { before, describe, it } from "node:test";
 import { cloudInit, mountScript, readinessScript } from "../components/bootstrap";
+import { awaitRunningScript, HOOKS, hookScript, maintenanceScript, proxySwitchScript } from "../components/commands";
 import { byType, Recorded, runIndex, stackConfig } from "./harness";
 
 function tool(name: string): string {
@@ -38,10 +39,10 @@ export function shellcheck(name: string, script: string): void {
   assert.equal(res.status, 0, `shellcheck found problems in ${name}:\n${res.stdout}${res.stderr}\n---\n${script}`);
 }
 
-/** Every command string a stack would run on its hosts. */
+/** Every command string a stack would run, on its hosts (remote) or the deploying machine (hooks). */
 export function scriptsOf(resources: Recorded[]): [string, string][] {
   const out: [string, string][] = [];
-  for (const r of byType(resources, "command:remote:Command")) {
+  for (const r of [...byType(resources, "command:remote:Command"), ...byType(resources, "command:local:Command")]) {
     for (const field of ["create", "update", "delete"]) {
       if (typeof r.inputs[field] === "string") out.push([`${r.name}.${field}`, r.inputs[field]]);
     }
@@ -101,7 +102,10 @@ describe("scripts sent to hosts", () => {
 
   it("every remote command of both example stacks passes shellcheck", () => {
     const scripts = Object.values(stacks).flatMap(scriptsOf);
-    assert.ok(scripts.length >= 6, `expected the readiness and mount scripts, got ${scripts.length}`);
+    const kinds = new Set(scripts.map(([name]) => name.replace(/^.*-(\w+)\.(create|delete)$/, "$1")));
+    for (const kind of ["ready", "mount", "switch", "assets", "prune", "route", "maintenance", "deploy", "boot"]) {
+      assert.ok(kinds.has(kind), `expected ${kind} scripts among ${[...kinds].join(", ")}`);
+    }
     for (const [name, script] of scripts) shellcheck(name, script);
   });
 
@@ -111,5 +115,26 @@ describe("scripts sent to hosts", () => {
       "mount",
       mountScript({ host: "db-1", volume: "pgdata", volumeId: "123", format: "xfs", mountPath: "/srv/pg" }),
     );
+  });
+
+  it("deploy scripts pass shellcheck for every variant", () => {
+    const proxy = {
+      hosts: ["a.example.com", "b.example.com"],
+      ssl: true,
+      sslRedirect: false,
+      appPort: 3000,
+      healthcheck: { path: "/up?full=1", interval: 2, timeout: 4 },
+      responseTimeout: 30,
+      buffering: { requests: true, responses: false, memory: 1, maxRequestBody: 2, maxResponseBody: 3 },
+      forwardHeaders: true,
+      pathPrefixes: ["/a", "/b"],
+      deployTimeout: 30,
+      drainTimeout: 30,
+    };
+    shellcheck("switch", proxySwitchScript("svc", "svc-web-x-sha256-abc", proxy));
+    shellcheck("stop", maintenanceScript("svc", true, 10, "it's $HOME `now`"));
+    shellcheck("resume", maintenanceScript("svc", false, 10));
+    shellcheck("await", awaitRunningScript("svc-job", 7, 60));
+    for (const hook of HOOKS) shellcheck(hook, hookScript("my hooks", hook, ".berth/x"));
   });
 });

@@ -1,0 +1,95 @@
+// Stack tier for deploys: what a version bump changes on the real example stacks, and that no
+// secret leaves Pulumi's secret envelope.
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { diffRenders, Recorded, RenderDiff, runIndex, stackConfig } from "./harness";
+
+const VERSIONED = /-(switch|ready|assets|image)$|^myapp-[a-z]+-[a-z0-9-]+-2026\.11\.\d$/;
+const RERUN_EACH_DEPLOY =
+  /^myapp-(pre-deploy|post-deploy|pre-app-boot(-\d+)?|post-app-boot(-\d+)?|boot-wait-\d+|[a-z0-9-]+-prune|[a-z]+-[a-z0-9-]+-maintenance)$/;
+
+for (const stack of ["staging", "production"]) {
+  describe(`${stack}: a version bump`, () => {
+    let diff: RenderDiff;
+    before(async () => {
+      const before = (await runIndex(stack, stackConfig(stack))).resources;
+      const after = (
+        await runIndex(
+          stack,
+          stackConfig(stack, (c) => (c["berth:version"] = "2026.11.2")),
+        )
+      ).resources;
+      diff = diffRenders(before, after);
+    });
+
+    it("creates the new version's images, containers and switches and deletes the old ones", () => {
+      assert.ok(diff.created.length > 0);
+      for (const r of [...diff.created, ...diff.deleted]) {
+        assert.match(r.name, VERSIONED, `${r.type} ${r.name} must be a versioned app step`);
+        assert.ok(r.type.startsWith("docker:") || r.type.startsWith("command:remote"), `${r.type} ${r.name}`);
+      }
+      const names = (rs: Recorded[], v: string) => rs.map((r) => r.name.replace(v, "V")).sort();
+      assert.deepEqual(names(diff.created, "2026.11.2"), names(diff.deleted, "2026.11.1"));
+      assert.ok(diff.created.some((r) => r.name.endsWith("-image")));
+      assert.ok(diff.created.every((r) => !r.name.startsWith("kamal-proxy") && !/-proxy-/.test(r.name)));
+    });
+
+    it("re-runs only the per-deploy steps (hooks, prune, maintenance) and touches no infrastructure", () => {
+      for (const r of diff.changed) {
+        assert.match(r.name, RERUN_EACH_DEPLOY, `${r.type} ${r.name} must not change on a version bump`);
+      }
+      assert.ok(diff.changed.some((r) => r.name === "myapp-pre-deploy"));
+      const untouched = diff.same.map((r) => r.type);
+      for (const type of [
+        "hcloud:index/server:Server",
+        "hcloud:index/firewall:Firewall",
+        "hcloud:index/zoneRrset:ZoneRrset",
+        "pulumi:providers:docker",
+        "command:remote:Command",
+      ]) {
+        assert.ok(untouched.includes(type), `${type} stays as it is`);
+      }
+      const touched = [...diff.created, ...diff.deleted, ...diff.changed];
+      assert.ok(
+        touched.every((r) => !r.type.startsWith("hcloud:")),
+        "no Hetzner resource changes",
+      );
+      assert.ok(
+        touched.every((r) => !r.name.endsWith("-ready") || r.name.startsWith("myapp-")),
+        "no readiness gate re-runs",
+      );
+    });
+  });
+}
+
+/** Every string in a value, with whether it sits inside a Pulumi secret. */
+function* strings(value: any, secret = false, path = ""): Generator<[string, boolean, string]> {
+  if (typeof value === "string") yield [value, secret, path];
+  else if (Array.isArray(value)) for (const [i, v] of value.entries()) yield* strings(v, secret, `${path}[${i}]`);
+  else if (value && typeof value === "object") {
+    if (value[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig)
+      yield* strings(value.value, true, path);
+    else for (const [k, v] of Object.entries(value)) yield* strings(v, secret, `${path}.${k}`);
+  }
+}
+
+describe("secrets", () => {
+  for (const stack of ["staging", "production"]) {
+    it(`${stack}: no secret value appears unmarked in any input, nor in any command`, async () => {
+      const { resources } = await runIndex(stack, stackConfig(stack));
+      let found = 0;
+      for (const r of resources) {
+        for (const [text, secret, path] of strings(r.raw)) {
+          if (!text.includes("test-secret-value-for-")) continue;
+          found++;
+          assert.ok(secret, `${r.name}${path} carries a secret value outside a Pulumi secret`);
+          if (r.type.startsWith("command:")) {
+            assert.ok(!/^\.(create|update|delete)$/.test(path), `${r.name}${path}: a secret in a command line`);
+          }
+        }
+      }
+      assert.ok(found > 0, "the secrets do reach the resources that need them (as secrets)");
+    });
+  }
+});
