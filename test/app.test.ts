@@ -48,7 +48,7 @@ async function render(change?: (c: Record<string, any>) => void) {
   return run({
     stack: "production",
     program: () => {
-      const secrets = secretsFrom(pulumi.secret(raw.secrets ?? {}));
+      const secrets = secretsFrom(pulumi.secret<Record<string, string>>(raw.secrets ?? {}));
       return stackOutputs(cfg, deploy(cfg, secrets));
     },
   });
