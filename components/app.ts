@@ -157,6 +157,8 @@ export class App extends pulumi.ComponentResource {
           const step = this.deployRole(name, role, host, pulled, args);
           hostSteps.push(step);
         }
+        // Beside the deploy, not after it: images of running containers cannot be removed, and
+        // the newest `retainContainers` images (this version's among them) are kept.
         const prune = new command.remote.Command(
           `${name}-${hostName}-prune`,
           {
@@ -164,7 +166,7 @@ export class App extends pulumi.ComponentResource {
             create: pruneImagesScript(cfg.image, cfg.retainContainers),
             triggers: [version],
           },
-          { ...child, dependsOn: hostSteps },
+          { ...child, dependsOn: [pulled] },
         );
         groupSteps.push(...hostSteps, prune);
       }
@@ -200,7 +202,8 @@ export class App extends pulumi.ComponentResource {
     const id = `${name}-${role.name}-${host.name}`;
     const container = containerName(cfg.service, role.name, cfg.stack, cfg.version);
     const proxy = args.proxies[host.name];
-    const dependsOn: pulumi.Resource[] = [pulled];
+    // Steps the switch waits for besides the container; asset copying runs beside the container start.
+    const beforeSwitch: pulumi.Resource[] = [...(args.beforeSwitch ?? [])];
 
     const volumes = cfg.volumes.map(containerVolume);
     if (cfg.assetPath && role.proxy) {
@@ -212,7 +215,7 @@ export class App extends pulumi.ComponentResource {
         assetPath: cfg.assetPath,
         keep: cfg.retainContainers,
       };
-      dependsOn.push(
+      beforeSwitch.push(
         new command.remote.Command(
           `${id}-${vl}-assets`,
           { connection: host.connection, create: assetScript(assetArgs) },
@@ -276,7 +279,7 @@ export class App extends pulumi.ComponentResource {
         destroyGraceSeconds: role.proxy?.drainTimeout ?? 30,
         stopTimeout: role.proxy?.drainTimeout ?? 30,
       },
-      { ...child, provider: host.docker, dependsOn: [...dependsOn, ...(proxy ? [proxy.container] : [])] },
+      { ...child, provider: host.docker, dependsOn: [pulled, ...(proxy ? [proxy.container] : [])] },
     );
     this.containers[`${id}-${vl}`] = app;
 
@@ -296,7 +299,7 @@ export class App extends pulumi.ComponentResource {
     const switched = new command.remote.Command(
       `${id}-${vl}-switch`,
       { connection: host.connection, create: proxySwitchScript(service, container, role.proxy) },
-      { ...child, dependsOn: [app, ...proxyDeps, ...(args.beforeSwitch ?? [])] },
+      { ...child, dependsOn: [app, ...proxyDeps, ...beforeSwitch] },
     );
     this.switches[`${id}-${vl}-switch`] = switched;
     // The one unversioned record of the route: removing the role removes it from kamal-proxy.
@@ -310,8 +313,12 @@ export class App extends pulumi.ComponentResource {
       {
         connection: host.connection,
         create: maintenanceScript(service, cfg.maintenance.enabled, role.proxy.drainTimeout, cfg.maintenance.message),
-        // Re-applied after every deploy, so a new version stays behind the maintenance page.
-        triggers: [cfg.maintenance.enabled, cfg.maintenance.message ?? "", cfg.version],
+        // While on, re-applied after every deploy so a new version stays behind the maintenance page.
+        triggers: [
+          cfg.maintenance.enabled,
+          cfg.maintenance.message ?? "",
+          ...(cfg.maintenance.enabled ? [cfg.version] : []),
+        ],
       },
       { ...child, dependsOn: [switched] },
     );

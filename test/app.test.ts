@@ -150,14 +150,25 @@ describe("app containers", () => {
     ]);
   });
 
-  it("waits for a role without proxy to keep running, and prunes old images after the switch", () => {
+  it("waits for a role without proxy to keep running, and prunes old images once the new one is there", () => {
     const ready = named(resources, "shop-job-job-1-v42-ready");
     assert.match(ready.inputs.create, /docker inspect/);
     assert.ok(ready.dependencies.includes(named(resources, "shop-job-job-1-v42").urn));
     const prune = named(resources, "shop-web-1-prune");
     assert.match(prune.inputs.create, /reference=ghcr\.io\/acme\/shop/);
     assert.match(prune.inputs.create, /tail -n \+6/, "keeps the newest 5 (retainContainers default)");
-    assert.ok(prune.dependencies.includes(named(resources, "shop-web-web-1-v42-switch").urn));
+    assert.ok(prune.dependencies.includes(named(resources, "shop-web-1-v42-image").urn));
+    assert.ok(!transitiveDependencies(resources, prune).has(named(resources, "shop-web-web-1-v42-switch").urn));
+  });
+
+  it("copies assets beside the container start, and switches only once both are done", () => {
+    const assets = named(resources, "shop-web-web-1-v42-assets");
+    const container = named(resources, "shop-web-web-1-v42");
+    const sw = named(resources, "shop-web-web-1-v42-switch");
+    assert.ok(assets.dependencies.includes(named(resources, "shop-web-1-v42-image").urn));
+    assert.ok(!container.dependencies.includes(assets.urn), "the container does not wait for the copy");
+    assert.ok(sw.dependencies.includes(assets.urn) && sw.dependencies.includes(container.urn));
+    assert.match(assets.inputs.create, /docker cp "\$cid:\/rails\/public\/assets\/\." "\$extracted\.tmp"/);
   });
 });
 
