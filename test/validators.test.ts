@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { before, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { cloudInit, mountScript, readinessScript } from "../components/bootstrap";
 import { awaitRunningScript, HOOKS, hookScript, maintenanceScript, proxySwitchScript } from "../components/commands";
 import { byType, Recorded, runIndex, stackConfig } from "./harness";
@@ -20,6 +20,7 @@ function tool(name: string): string {
 }
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "berth-validators-"));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 function write(name: string, text: string): string {
   const file = path.join(tmp, name.replace(/[^A-Za-z0-9._-]/g, "_"));
   fs.writeFileSync(file, text);
