@@ -1,9 +1,10 @@
 // Reads a stack's `berth:` configuration, from the Pulumi engine or from a Pulumi.<stack>.yaml
 // file, and turns it into a DeployConfig or one error listing every problem.
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { parseDocument } from "yaml";
 import { z } from "zod";
-import { closest, DeployConfig, normalize, stackSchema } from "./schema";
+import { accessoryFileSources, closest, DeployConfig, normalize, stackSchema } from "./schema";
 
 export const NAMESPACE = "berth";
 
@@ -52,10 +53,20 @@ function decodeValue(value: string): unknown {
 }
 
 /** Validates raw `berth:` config. Throws ConfigError listing every problem at once. */
-export function parseConfig(raw: Record<string, unknown>, stack: string, source?: string): DeployConfig {
+export function parseConfig(
+  raw: Record<string, unknown>,
+  stack: string,
+  source?: string,
+  projectDir = process.cwd(),
+): DeployConfig {
   const result = stackSchema.safeParse(raw, { error: requiredMessage });
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues), source);
-  return normalize(stack, result.data);
+  // Files accessories upload are read now, so a missing one stops the run before any resource.
+  const missing = accessoryFileSources(result.data)
+    .filter((f) => !fs.existsSync(path.resolve(projectDir, f.source)))
+    .map((f) => `${NAMESPACE}:${f.path}: local file ${f.source} not found (paths are relative to ${projectDir})`);
+  if (missing.length > 0) throw new ConfigError(missing, source);
+  return normalize(stack, result.data, (file) => fs.readFileSync(path.resolve(projectDir, file), "utf8"));
 }
 
 function requiredMessage(issue: z.core.$ZodRawIssue): string | undefined {

@@ -21,6 +21,14 @@ import {
   roleSchema,
   secretName,
 } from "./app";
+import {
+  AccessoryInput,
+  accessoriesSchema,
+  AccessoryPort,
+  LITESTREAM_IMAGE,
+  parsePort,
+  privateAddress,
+} from "./accessory";
 
 /** Hetzner Cloud locations and the network zone each belongs to. */
 export const LOCATIONS = {
@@ -256,6 +264,7 @@ export const stackSchema = z
         "Seconds a container of a role without proxy and without a docker health check must keep running before its step counts as done (Kamal's readiness_delay).",
       ),
     maintenance: maintenanceSchema.prefault({}),
+    accessories: accessoriesSchema.optional(),
     ssh: z
       .strictObject({
         user: z
@@ -457,6 +466,19 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
   const envSecrets = (env: EnvConfig | undefined, path: (string | number)[]) =>
     (env?.secret ?? []).forEach((entry, i) => needSecret(entry.split(":")[1] ?? entry, [...path, "secret", i]));
   envSecrets(cfg.env, ["env"]);
+  for (const [name, acc] of Object.entries(cfg.accessories ?? {})) {
+    const path = ["accessories", name];
+    envSecrets(acc.env, [...path, "env"]);
+    needSecret(acc.postgres?.passwordSecret, [...path, "postgres", "passwordSecret"]);
+    needSecret(acc.litestream?.replica.accessKeyIdSecret, [...path, "litestream", "replica", "accessKeyIdSecret"]);
+    needSecret(acc.litestream?.replica.secretAccessKeySecret, [
+      ...path,
+      "litestream",
+      "replica",
+      "secretAccessKeySecret",
+    ]);
+    checkAccessory(cfg, name, acc, ctx);
+  }
 
   const webCount = cfg.servers.web?.hosts.length ?? 0;
   for (const [role, def] of Object.entries(cfg.servers)) {
@@ -482,6 +504,117 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
       });
     }
   }
+}
+
+/** Placement, volume, port and kind rules of one accessory. */
+function checkAccessory(cfg: CheckedStack, name: string, acc: AccessoryInput, ctx: z.RefinementCtx): void {
+  const at = (...rest: (string | number)[]) => ["accessories", name, ...rest];
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
+  const placements = (["host", "hosts", "roles"] as const).filter((k) => acc[k] !== undefined);
+  if (placements.length !== 1) {
+    issue(
+      at(placements[1] ?? "host"),
+      placements.length === 0
+        ? "required: say where it runs with `host: <host>`, `hosts: [...]` or `roles: [...]`"
+        : `set only one of host, hosts and roles (found ${placements.join(", ")})`,
+    );
+  }
+  const hostNames = Object.keys(cfg.hosts);
+  const checkHost = (h: string, path: (string | number)[]) => {
+    if (!cfg.hosts[h]) {
+      const hint = closest(h, hostNames);
+      issue(path, `unknown host "${h}"; define it under berth:hosts${hint ? ` or did you mean "${hint}"?` : ""}`);
+    }
+  };
+  if (acc.host !== undefined) checkHost(acc.host, at("host"));
+  acc.hosts?.forEach((h, i) => checkHost(h, at("hosts", i)));
+  acc.roles?.forEach((r, i) => {
+    if (!cfg.servers[r]) issue(at("roles", i), `unknown role "${r}"; roles are ${Object.keys(cfg.servers).join(", ")}`);
+  });
+  const hosts = accessoryHosts(cfg, acc);
+
+  if (acc.image === undefined && !acc.litestream) {
+    issue(at("image"), "required: an image with a pinned tag, e.g. postgis/postgis:17-3.5 or redis:7.4");
+  }
+  if (acc.postgres && acc.litestream)
+    issue(at("litestream"), "an accessory is either postgres or litestream, not both");
+  if (acc.backup && !acc.postgres && !acc.litestream) {
+    issue(at("backup"), "backups are for postgres and litestream accessories; remove it or add `postgres:`");
+  }
+
+  if (acc.volume !== undefined) {
+    const host = hosts.length === 1 ? cfg.hosts[hosts[0]] : undefined;
+    if (hosts.length !== 1) {
+      issue(at("volume"), "a Hetzner volume belongs to one host: run the accessory on one `host`");
+    } else if (host && !host.volumes?.[acc.volume]) {
+      const known = Object.keys(host.volumes ?? {});
+      issue(
+        at("volume"),
+        `host ${hosts[0]} has no volume "${acc.volume}"; add it under berth:hosts.${hosts[0]}.volumes${known.length ? ` (it has ${known.join(", ")})` : ""}`,
+      );
+    }
+  }
+
+  const published = acc.port === undefined ? undefined : parsePort(acc.port);
+  if (published) {
+    if (published.hostPort > 65535 || published.containerPort > 65535 || published.hostPort < 1) {
+      issue(at("port"), "ports must lie between 1 and 65535");
+    }
+    if (published.bind === "private") {
+      for (const h of hosts) {
+        const host = cfg.hosts[h];
+        if (host?.address !== undefined && host.privateAddress === undefined) {
+          issue(
+            at("port"),
+            `host ${h} is an existing machine without privateAddress, so its private address is unknown: set berth:hosts.${h}.privateAddress or bind loopback with "127.0.0.1:${published.hostPort}:${published.containerPort}"`,
+          );
+        }
+      }
+    }
+    const explicit = published.bind !== "private" && published.bind !== "loopback" ? published.bind : undefined;
+    if (explicit && !privateAddress(explicit) && !acc.publicPort) {
+      issue(
+        at("port"),
+        `binds ${explicit}, a public address: use "${published.hostPort}:${published.containerPort}" (private network) or "127.0.0.1:..." (loopback), or set publicPort: true if it must be public`,
+      );
+    }
+  }
+
+  const appHosts = new Set(Object.values(cfg.servers).flatMap((r) => r.hosts));
+  if (acc.postgres && acc.postgres.databaseUrl !== false) {
+    if (hosts.length > 1) issue(at("hosts"), "a postgres accessory with a DATABASE_URL runs on one host");
+    const elsewhere = [...appHosts].some((h) => !hosts.includes(h));
+    if (elsewhere && (!published || published.bind === "loopback")) {
+      issue(
+        at("port"),
+        "required: the app runs on other hosts, which reach the database over the private network; set port: 5432 (or set postgres.databaseUrl: false)",
+      );
+    }
+  }
+  if (acc.litestream) {
+    hosts.forEach((h) => {
+      if (cfg.hosts[h] && !appHosts.has(h)) {
+        issue(
+          at(acc.host !== undefined ? "host" : "hosts"),
+          `Litestream runs beside the app's SQLite files, but host ${h} runs no role`,
+        );
+      }
+    });
+    const vol = acc.litestream.volume;
+    if (!(cfg.volumes ?? []).some((v) => v.split(":")[0] === vol)) {
+      issue(
+        at("litestream", "volume"),
+        `"${vol}" is not a volume of the app; add "${vol}:/rails/storage" to berth:volumes or name the app's volume`,
+      );
+    }
+  }
+}
+
+/** Hosts an accessory runs on, from host, hosts or roles. */
+function accessoryHosts(cfg: Pick<CheckedStack, "servers">, acc: AccessoryInput): string[] {
+  if (acc.host !== undefined) return [acc.host];
+  if (acc.hosts) return [...new Set(acc.hosts)];
+  return [...new Set((acc.roles ?? []).flatMap((r) => cfg.servers[r]?.hosts ?? []))];
 }
 
 /** A role's effective kamal-proxy settings, or undefined when the role is not proxied. */
@@ -603,6 +736,36 @@ export interface Role {
   proxy?: ResolvedProxy;
 }
 
+/** A file berth writes on the host and mounts into an accessory. */
+export interface AccessoryFile {
+  target: string;
+  mode: string;
+  content: string;
+}
+
+/** An accessory as components receive it: placement resolved, files read, kind settings applied. */
+export interface Accessory {
+  name: string;
+  /** Container name and network alias: `<service>-<name>`, as Kamal names accessories. */
+  container: string;
+  image: string;
+  hosts: string[];
+  cmd?: string[];
+  port?: AccessoryPort;
+  env: ResolvedEnv;
+  files: AccessoryFile[];
+  /** `name:/path` (in the accessory's directory) or `/host/path:/path`. */
+  directories: string[];
+  volumes: string[];
+  /** Hetzner volume of the (single) host that holds the accessory's directories. */
+  volume?: string;
+  options: ContainerOptions;
+  labels: Record<string, string>;
+  postgres?: AccessoryInput["postgres"] & {};
+  litestream?: AccessoryInput["litestream"] & {};
+  backup?: AccessoryInput["backup"] & {};
+}
+
 /** The validated configuration components receive. Secret values are not part of it. */
 export interface DeployConfig {
   stack: string;
@@ -627,14 +790,27 @@ export interface DeployConfig {
   retainContainers: number;
   readinessDelay: number;
   maintenance: CheckedStack["maintenance"];
+  accessories: Accessory[];
   /** Names of the entries of berth:secrets; values travel separately, as Pulumi secrets. */
   secretNames: string[];
 }
 
 /** Turns the checked input into the shape components use (hosts resolved to cloud or existing). */
-export function normalize(stack: string, cfg: CheckedStack): DeployConfig {
+export function normalize(
+  stack: string,
+  cfg: CheckedStack,
+  readFile: (path: string) => string = () => {
+    throw new Error("reading accessory files needs a file reader");
+  },
+): DeployConfig {
   const hosts: Record<string, HostConfig> = {};
-  for (const [name, h] of Object.entries(cfg.hosts)) {
+  const accessories = Object.entries(cfg.accessories ?? {}).map(([name, acc]) =>
+    normalizeAccessory(cfg, name, acc, readFile),
+  );
+  // A host running an accessory holds data: it is always protected.
+  const holdsData = new Set(accessories.flatMap((a) => a.hosts));
+  for (const [name, h0] of Object.entries(cfg.hosts)) {
+    const h = holdsData.has(name) ? { ...h0, stateful: true } : h0;
     if (h.address !== undefined) {
       hosts[name] = {
         kind: "existing",
@@ -699,8 +875,73 @@ export function normalize(stack: string, cfg: CheckedStack): DeployConfig {
     retainContainers: cfg.retainContainers,
     readinessDelay: cfg.readinessDelay,
     maintenance: cfg.maintenance,
+    accessories,
     secretNames: Object.keys(cfg.secrets),
   };
 }
 
 export type { RawStack };
+
+/** Kamal's `local:remote` file entries and berth's object form, read into their content. */
+function accessoryFiles(acc: AccessoryInput, readFile: (path: string) => string): AccessoryFile[] {
+  return (acc.files ?? []).map((f) => {
+    if (typeof f === "string") {
+      const i = f.indexOf(":");
+      return { target: f.slice(i + 1), mode: "0644", content: readFile(f.slice(0, i)) };
+    }
+    return { target: f.target, mode: f.mode, content: f.content ?? readFile(f.source!) };
+  });
+}
+
+/** Local files accessories upload, with the config path of each, for checking before anything runs. */
+export function accessoryFileSources(cfg: CheckedStack): { path: string; source: string }[] {
+  return Object.entries(cfg.accessories ?? {}).flatMap(([name, acc]) =>
+    (acc.files ?? []).flatMap((f, i) => {
+      const source = typeof f === "string" ? f.slice(0, f.indexOf(":")) : f.source;
+      return source === undefined ? [] : [{ path: `accessories.${name}.files[${i}]`, source }];
+    }),
+  );
+}
+
+function normalizeAccessory(
+  cfg: CheckedStack,
+  name: string,
+  acc: AccessoryInput,
+  readFile: (path: string) => string,
+): Accessory {
+  const env = mergeEnv(acc.env);
+  const directories = [...(acc.directories ?? [])];
+  const pg = acc.postgres;
+  if (pg) {
+    env.clear.POSTGRES_DB = pg.database;
+    env.clear.POSTGRES_USER = pg.user;
+    env.secret.POSTGRES_PASSWORD = pg.passwordSecret;
+    const dataDir = "/var/lib/postgresql/data";
+    const mounted = [...directories, ...(acc.volumes ?? [])].some((m) => m.split(":")[1] === dataDir);
+    if (!mounted) directories.push(`data:${dataDir}`);
+  }
+  const ls = acc.litestream;
+  if (ls) {
+    env.secret.LITESTREAM_ACCESS_KEY_ID = ls.replica.accessKeyIdSecret;
+    env.secret.LITESTREAM_SECRET_ACCESS_KEY = ls.replica.secretAccessKeySecret;
+  }
+  const cmd = acc.cmd ?? (ls ? "replicate -config /etc/litestream.yml" : undefined);
+  return {
+    name,
+    container: `${cfg.service}-${name}`,
+    image: acc.image ?? LITESTREAM_IMAGE,
+    hosts: accessoryHosts(cfg, acc),
+    cmd: cmd ? commandWords(cmd) : undefined,
+    port: acc.port === undefined ? undefined : parsePort(acc.port),
+    env,
+    files: accessoryFiles(acc, readFile),
+    directories,
+    volumes: [...(acc.volumes ?? []), ...(ls ? [`${ls.volume}:/data`] : [])],
+    volume: acc.volume,
+    options: containerOptions(acc.options ?? {}),
+    labels: acc.labels ?? {},
+    postgres: pg,
+    litestream: ls,
+    backup: acc.backup,
+  };
+}
