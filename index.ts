@@ -24,3 +24,5 @@ export const hosts = outputs.hosts;
 export const loadBalancer = outputs.loadBalancer;
 export const dnsRecords = outputs.dnsRecords;
 export const roles = outputs.roles;
+export const accessories = outputs.accessories;
+export const databaseUrls = outputs.databaseUrls;

@@ -40,8 +40,13 @@ export interface AppArgs {
   extraEnv?: Record<string, pulumi.Output<string>>;
   /** Per host: what must finish before the first app container there starts (e.g. a restore). */
   beforeApp?: Record<string, pulumi.Resource[]>;
-  /** What must finish before any proxy switch (e.g. a database backup). */
-  beforeSwitch?: pulumi.Resource[];
+  /** What every new app container waits for: accessories it talks to being ready. */
+  beforeContainers?: pulumi.Resource[];
+  /**
+   * Backups taken on every deploy, after the pre-deploy hook and before any new container
+   * starts (and runs its migrations).
+   */
+  backups?: { name: string; host: Host; script: string; dependsOn: pulumi.Resource[] }[];
 }
 
 /** Splits hosts into Kamal's boot groups: `limit` hosts (or a percentage of them) at a time. */
@@ -54,10 +59,14 @@ export function bootGroups(hosts: string[], limit?: number | string): string[][]
   return groups;
 }
 
-/** Home directory of the SSH user, where berth keeps per-app files on a host. */
+/** Home directory of the SSH user, under which berth keeps its files on a host. */
+export function homeDirectory(cfg: Pick<DeployConfig, "ssh">): string {
+  return cfg.ssh.user === "root" ? "/root" : `/home/${cfg.ssh.user}`;
+}
+
+/** Where berth keeps per-app files (asset copies) on a host. */
 export function appDirectory(cfg: DeployConfig): string {
-  const home = cfg.ssh.user === "root" ? "/root" : `/home/${cfg.ssh.user}`;
-  return `${home}/.berth/apps/${cfg.service}-${cfg.stack}`;
+  return `${homeDirectory(cfg)}/.berth/apps/${cfg.service}-${cfg.stack}`;
 }
 
 /** A Kamal volume spec (`name:/path`, `/host:/path:ro`) as a Container volume. */
@@ -82,6 +91,7 @@ export class App extends pulumi.ComponentResource {
   readonly containers: Record<string, docker.Container> = {};
   readonly switches: Record<string, command.remote.Command> = {};
   readonly hooks: Partial<Record<HookName, command.local.Command[]>> = {};
+  private beforeContainers: pulumi.Resource[] = [];
 
   constructor(name: string, args: AppArgs, opts?: pulumi.ComponentResourceOptions) {
     super("berth:app:App", name, {}, opts);
@@ -136,6 +146,17 @@ export class App extends pulumi.ComponentResource {
       { KAMAL_HOSTS: addresses(hostsRunningApp) },
       args.build ? [args.build] : [],
     );
+
+    // Part of the deploy, so versioned by trigger: a backup runs again on every new version.
+    const backups = (args.backups ?? []).map(
+      (b) =>
+        new command.remote.Command(
+          `${name}-${b.name}-backup`,
+          { connection: b.host.connection, create: b.script, triggers: [version] },
+          { ...child, dependsOn: [preDeploy, ...b.dependsOn] },
+        ),
+    );
+    this.beforeContainers = [...(args.beforeContainers ?? []), ...backups];
 
     let previous: pulumi.Resource[] = [preDeploy];
     const groups = bootGroups(hostsRunningApp, cfg.boot.limit);
@@ -203,7 +224,7 @@ export class App extends pulumi.ComponentResource {
     const container = containerName(cfg.service, role.name, cfg.stack, cfg.version);
     const proxy = args.proxies[host.name];
     // Steps the switch waits for besides the container; asset copying runs beside the container start.
-    const beforeSwitch: pulumi.Resource[] = [...(args.beforeSwitch ?? [])];
+    const beforeSwitch: pulumi.Resource[] = [];
 
     const volumes = cfg.volumes.map(containerVolume);
     if (cfg.assetPath && role.proxy) {
@@ -279,7 +300,11 @@ export class App extends pulumi.ComponentResource {
         destroyGraceSeconds: role.proxy?.drainTimeout ?? 30,
         stopTimeout: role.proxy?.drainTimeout ?? 30,
       },
-      { ...child, provider: host.docker, dependsOn: [pulled, ...(proxy ? [proxy.container] : [])] },
+      {
+        ...child,
+        provider: host.docker,
+        dependsOn: [pulled, ...(proxy ? [proxy.container] : []), ...this.beforeContainers],
+      },
     );
     this.containers[`${id}-${vl}`] = app;
 

@@ -76,7 +76,7 @@ export function cloudInit(args: CloudInitArgs): string {
 }
 
 /** Lines that let a script run privileged steps as root or through sudo, whichever the SSH user needs. */
-const privileged = ['if [ "$(id -u)" -eq 0 ]; then as_root() { "$@"; }; else as_root() { sudo -n "$@"; }; fi'];
+export const privileged = ['if [ "$(id -u)" -eq 0 ]; then as_root() { "$@"; }; else as_root() { sudo -n "$@"; }; fi'];
 
 /**
  * The readiness gate: waits (bounded) until cloud-init has finished and Docker answers, and

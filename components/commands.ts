@@ -2,6 +2,7 @@
 // Pure functions from settings to text, like Kamal's command objects: unit-tested, and every
 // result goes through shellcheck in the tests. No secret ever reaches these strings.
 import { ResolvedProxy } from "../config/schema";
+import { privileged } from "./bootstrap";
 
 export const PROXY_CONTAINER = "kamal-proxy";
 
@@ -219,5 +220,133 @@ export function hookScript(hooksPath: string, hook: HookName, stateFile: string)
     );
   }
   lines.push('exec "$hook"', "");
+  return lines.join("\n");
+}
+
+// Accessories: the files, directories, checks, restores and backups around their containers.
+
+/**
+ * Writes stdin to `path` with `mode`, atomically. File contents travel on stdin, never in the
+ * command line, so a config file may hold a credential.
+ */
+export function writeFileScript(path: string, mode: string): string {
+  return [
+    "set -eu",
+    ...privileged,
+    `target=${shq(path)}`,
+    'as_root mkdir -p "$(dirname "$target")"',
+    "# shellcheck disable=SC2016 # $1 is expanded by the inner shell, run as root",
+    'as_root sh -c \'umask 077; cat > "$1.tmp"\' sh "$target"',
+    `as_root chmod ${mode} "$target.tmp"`,
+    'as_root mv "$target.tmp" "$target"',
+    "",
+  ].join("\n");
+}
+
+/** Creates an accessory's host directories (on its volume when it has one). */
+export function directoriesScript(dirs: string[]): string {
+  return ["set -eu", ...privileged, ...dirs.map((d) => `as_root mkdir -p ${shq(d)}`), ""].join("\n");
+}
+
+/** Enables Postgres extensions, once the database answers. */
+export function postgresExtensionsScript(container: string, user: string, database: string, extensions: string[]) {
+  const sql = extensions.map((e) => `CREATE EXTENSION IF NOT EXISTS "${e}";`).join(" ");
+  return [
+    "set -eu",
+    `docker exec ${shq(container)} psql -v ON_ERROR_STOP=1 -U ${shq(user)} -d ${shq(database)} -c ${shq(sql)}`,
+    `echo ${shq(`berth: extensions ${extensions.join(", ")} enabled in ${database}`)}`,
+    "",
+  ].join("\n");
+}
+
+/** Deletes all but the newest `keep` files matching a glob in a directory. */
+function keepNewest(dir: string, glob: string, keep: number): string[] {
+  return [
+    "# shellcheck disable=SC2012 # backup names carry no newlines; ls -t sorts them by age",
+    `ls -1t ${shq(dir)}/${glob} 2>/dev/null | tail -n +${keep + 1} | while read -r old; do as_root rm -f "$old"; done`,
+  ];
+}
+
+/** A custom-format pg_dump of the database into `dir`, before a deploy; keeps the newest `keep`. */
+export function postgresBackupScript(a: {
+  container: string;
+  user: string;
+  database: string;
+  dir: string;
+  label: string;
+  keep: number;
+}): string {
+  const file = `${a.dir}/${a.database}-${a.label}`;
+  return [
+    "set -eu",
+    ...privileged,
+    `as_root mkdir -p ${shq(a.dir)}`,
+    `out=${shq(file)}-$(date -u +%Y%m%dT%H%M%SZ).dump`,
+    "# shellcheck disable=SC2016 # $1 is expanded by the inner shell, run as root",
+    `docker exec ${shq(a.container)} pg_dump -U ${shq(a.user)} -Fc ${shq(a.database)} | as_root sh -c 'cat > "$1.tmp"' sh "$out"`,
+    'as_root mv "$out.tmp" "$out"',
+    ...keepNewest(a.dir, `${shq(a.database)}-*.dump`, a.keep),
+    'echo "berth: database backed up to $out"',
+    "",
+  ].join("\n");
+}
+
+/** Where Litestream's container sees the app volume and its own config. */
+export const LITESTREAM_DATA = "/data";
+export const LITESTREAM_CONFIG = "/etc/litestream.yml";
+
+/**
+ * A consistent copy of each SQLite database, taken with `litestream restore -o` inside the
+ * running Litestream container (which holds the storage credentials), into `backups/` of the
+ * app volume; keeps the newest `keep` per database.
+ */
+export function sqliteBackupScript(a: { container: string; databases: string[]; label: string; keep: number }) {
+  const lines = ["set -eu", "stamp=$(date -u +%Y%m%dT%H%M%SZ)", `c=${shq(a.container)}`];
+  lines.push(`docker exec "$c" mkdir -p ${LITESTREAM_DATA}/backups`);
+  for (const db of a.databases) {
+    const base = db.replace(/\//g, "_");
+    lines.push(
+      `docker exec "$c" litestream restore -config ${LITESTREAM_CONFIG} -o ${shq(`${LITESTREAM_DATA}/backups/${base}-${a.label}`)}-"$stamp" ${shq(`${LITESTREAM_DATA}/${db}`)}`,
+      `docker exec "$c" sh -c ${shq(`ls -1t ${LITESTREAM_DATA}/backups/${base}-* | tail -n +${a.keep + 1} | xargs -r rm -f`)}`,
+    );
+  }
+  lines.push(`echo ${shq(`berth: ${a.databases.length} SQLite database(s) copied to backups/ in the app volume`)}`, "");
+  return lines.join("\n");
+}
+
+/**
+ * Restores each SQLite database from its replica when the file is missing (a fresh or replaced
+ * host), before the app or Litestream itself starts. The storage credentials arrive on stdin,
+ * one per line, and reach `docker run` through its environment, never its arguments.
+ */
+export function litestreamRestoreScript(a: {
+  image: string;
+  volume: string;
+  configPath: string;
+  databases: string[];
+  owner: string;
+}): string {
+  const run = [
+    "docker run --rm -e LITESTREAM_ACCESS_KEY_ID -e LITESTREAM_SECRET_ACCESS_KEY",
+    `-v ${shq(`${a.volume}:${LITESTREAM_DATA}`)} -v ${shq(`${a.configPath}:${LITESTREAM_CONFIG}:ro`)}`,
+    shq(a.image),
+  ].join(" ");
+  const lines = [
+    "set -eu",
+    "IFS= read -r LITESTREAM_ACCESS_KEY_ID",
+    "IFS= read -r LITESTREAM_SECRET_ACCESS_KEY",
+    "export LITESTREAM_ACCESS_KEY_ID LITESTREAM_SECRET_ACCESS_KEY",
+  ];
+  for (const db of a.databases) {
+    lines.push(
+      `${run} restore -config ${LITESTREAM_CONFIG} -if-db-not-exists -if-replica-exists ${shq(`${LITESTREAM_DATA}/${db}`)}`,
+    );
+  }
+  // The app's user must own what was restored (Rails' image runs as 1000:1000).
+  lines.push(
+    `docker run --rm --entrypoint chown -v ${shq(`${a.volume}:${LITESTREAM_DATA}`)} ${shq(a.image)} -R ${shq(a.owner)} ${LITESTREAM_DATA}`,
+    `echo ${shq(`berth: SQLite databases in volume ${a.volume} restored where missing`)}`,
+    "",
+  );
   return lines.join("\n");
 }

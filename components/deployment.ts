@@ -1,8 +1,11 @@
 // Builds every resource of a stack from its validated configuration.
+import * as pulumi from "@pulumi/pulumi";
 import { CloudHost, DeployConfig } from "../config/schema";
 import { Secrets } from "../config/stack";
+import { Accessory, accessoryDirectory } from "./accessory";
 import { App } from "./app";
 import { Build } from "./build";
+import { postgresBackupScript, sqliteBackupScript, versionLabel } from "./commands";
 import { Dns } from "./dns";
 import { Host } from "./host";
 import { LoadBalancer } from "./loadBalancer";
@@ -25,6 +28,7 @@ export interface Deployment {
   dns?: Dns;
   proxies: Record<string, Proxy>;
   build?: Build;
+  accessories: Record<string, Accessory>;
   app: App;
 }
 
@@ -120,6 +124,38 @@ export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
   const build = cfg.builder
     ? new Build(`${cfg.service}-build`, { config: cfg, builder: cfg.builder, registryPassword })
     : undefined;
+  const accessories: Record<string, Accessory> = {};
+  for (const acc of cfg.accessories) {
+    accessories[acc.name] = new Accessory(acc.name, { accessory: acc, config: cfg, hosts, secrets });
+  }
+  const extraEnv: Record<string, pulumi.Output<string>> = {};
+  const beforeApp: Record<string, pulumi.Resource[]> = {};
+  const backups: { name: string; host: Host; script: string; dependsOn: pulumi.Resource[] }[] = [];
+  for (const a of Object.values(accessories)) {
+    const acc = a.config;
+    if (a.databaseUrl && acc.postgres?.databaseUrl) extraEnv[acc.postgres.databaseUrl] = a.databaseUrl;
+    for (const [host, restore] of Object.entries(a.restores)) (beforeApp[host] ??= []).push(restore);
+    if (!acc.backup?.beforeDeploy) continue;
+    for (const host of acc.hosts) {
+      const label = versionLabel(cfg.version);
+      const script = acc.postgres
+        ? postgresBackupScript({
+            container: acc.container,
+            user: acc.postgres.user,
+            database: acc.postgres.database,
+            dir: `${accessoryDirectory(cfg, acc, host)}/backups`,
+            label,
+            keep: acc.backup.keep,
+          })
+        : sqliteBackupScript({
+            container: acc.container,
+            databases: acc.litestream?.databases ?? [],
+            label,
+            keep: acc.backup.keep,
+          });
+      backups.push({ name: `${acc.name}-${host}`, host: hosts[host], script, dependsOn: [a.ready[host]] });
+    }
+  }
   const app = new App(cfg.service, {
     config: cfg,
     hosts,
@@ -127,8 +163,12 @@ export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
     proxies,
     builtImage: build?.ref,
     build,
+    extraEnv,
+    beforeApp,
+    beforeContainers: Object.values(accessories).flatMap((a) => Object.values(a.ready)),
+    backups,
   });
-  return { platform, hosts, loadBalancer, dns, proxies, build, app };
+  return { platform, hosts, loadBalancer, dns, proxies, build, accessories, app };
 }
 
 /** Stack outputs: a stable contract read by the operations CLI and by people. */
@@ -141,6 +181,13 @@ export function stackOutputs(cfg: DeployConfig, d: Deployment) {
     loadBalancer: d.loadBalancer ? { ipv4: d.loadBalancer.ipv4, ipv6: d.loadBalancer.ipv6 } : undefined,
     dnsRecords: d.dns?.records.map((r) => ({ name: r.name, type: r.type, values: r.values })) ?? [],
     roles: d.app.roles,
+    accessories: Object.fromEntries(Object.entries(d.accessories).map(([name, a]) => [name, a.outputs])),
+    /** Connection URLs of postgres accessories, by accessory name: secret. */
+    databaseUrls: pulumi.secret(
+      Object.fromEntries(
+        Object.entries(d.accessories).flatMap(([name, a]) => (a.databaseUrl ? [[name, a.databaseUrl]] : [])),
+      ),
+    ),
   };
 }
 export type StackOutputs = ReturnType<typeof stackOutputs>;

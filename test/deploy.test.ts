@@ -7,7 +7,7 @@ import { diffRenders, Recorded, RenderDiff, runIndex, stackConfig } from "./harn
 
 const VERSIONED = /-(switch|ready|assets|image)$|^myapp-[a-z]+-[a-z0-9-]+-2026\.11\.\d$/;
 const RERUN_EACH_DEPLOY =
-  /^myapp-(pre-deploy|post-deploy|pre-app-boot(-\d+)?|post-app-boot(-\d+)?|boot-wait-\d+|[a-z0-9-]+-prune|[a-z]+-[a-z0-9-]+-maintenance)$/;
+  /^myapp-(pre-deploy|post-deploy|pre-app-boot(-\d+)?|post-app-boot(-\d+)?|boot-wait-\d+|[a-z0-9-]+-prune|[a-z0-9-]+-backup|[a-z]+-[a-z0-9-]+-maintenance)$/;
 
 for (const stack of ["staging", "production"]) {
   describe(`${stack}: a version bump`, () => {
