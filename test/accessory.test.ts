@@ -1,13 +1,16 @@
 // Accessories: PostGIS on its volume, Litestream with restore and backups, generic services;
 // their data protected, their ports private, their secrets secret, and deploys leaving them be.
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { ConfigError, parseConfig } from "../config/load";
 import { secretsFrom } from "../config/stack";
 import { deploy, stackOutputs, StackOutputs } from "../components/deployment";
-import { diffRenders, named, Recorded, runIndex, stackConfig, transitiveDependencies, run } from "./harness";
+import { diffRenders, named, Recorded, ROOT, run, runIndex, stackConfig, transitiveDependencies } from "./harness";
 import { shellcheck } from "./validate";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com";
@@ -376,5 +379,43 @@ describe("accessory scripts", () => {
     );
     assert.ok(scripts.length >= 6);
     for (const r of scripts) shellcheck(r.name, r.inputs.create);
+  });
+});
+
+describe("the README's accessory examples", () => {
+  it("are valid berth configuration", () => {
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("## Accessories"), readme.indexOf("## Protecting data"));
+    const blocks = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parse(m[1]));
+    assert.equal(blocks.length, 3);
+    for (const block of blocks) {
+      const raw = baseConfig();
+      for (const [key, value] of Object.entries(block as Record<string, any>)) {
+        const name = key.replace(/^berth:/, "");
+        raw[name] = name === "hosts" ? { ...raw.hosts, ...value } : value;
+      }
+      raw.hosts["web-1"] ??= { serverType: "cx22", location: "fsn1" };
+      raw.hosts["staging-1"] = { serverType: "cx22", location: "fsn1" };
+      raw.servers.web.hosts = ["web-1", "staging-1"];
+      raw.dns = { zone: "example.com", hosts: ["example.com"] };
+      raw.secrets = Object.fromEntries(
+        [
+          "POSTGRES_PASSWORD",
+          "LITESTREAM_ACCESS_KEY_ID",
+          "LITESTREAM_SECRET_ACCESS_KEY",
+          "MYSQL_ROOT_PASSWORD",
+          "MYSQL_PASSWORD",
+        ].map((n) => [n, "x"]),
+      );
+      const files = fs.mkdtempSync(path.join(os.tmpdir(), "berth-readme-"));
+      fs.mkdirSync(path.join(files, "config/mysql"), { recursive: true });
+      fs.writeFileSync(path.join(files, "config/mysql/production.cnf"), "[mysqld]\n");
+      try {
+        const cfg = parseConfig(raw, "production", undefined, files);
+        assert.ok(cfg.accessories.length > 0);
+      } finally {
+        fs.rmSync(files, { recursive: true, force: true });
+      }
+    }
   });
 });
