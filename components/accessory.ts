@@ -8,7 +8,7 @@ import { stringify } from "yaml";
 import { LITESTREAM_VERSION } from "../config/accessory";
 import { Accessory as AccessoryConfig, DeployConfig } from "../config/schema";
 import { Secrets } from "../config/stack";
-import { containerVolume, homeDirectory } from "./app";
+import { containerOptionInputs, containerVolume, homeDirectory } from "./app";
 import { DOCKER_NETWORK } from "./bootstrap";
 import {
   awaitRunningScript,
@@ -163,7 +163,6 @@ export class Accessory extends pulumi.ComponentResource {
             : port.bind === "loopback"
               ? pulumi.output("127.0.0.1")
               : pulumi.output(port.bind);
-      const o = acc.options;
       const pg = acc.postgres;
       const container = new docker.Container(
         id,
@@ -210,23 +209,7 @@ export class Accessory extends pulumi.ComponentResource {
                 startPeriod: "10s",
               }
             : undefined,
-          memory: o.memory,
-          memoryReservation: o.memoryReservation,
-          memorySwap: o.memorySwap,
-          cpus: o.cpus,
-          cpuShares: o.cpuShares,
-          shmSize: o.shmSize,
-          user: o.user,
-          workingDir: o.workingDir,
-          init: o.init,
-          readOnly: o.readOnly,
-          stopSignal: o.stopSignal,
-          hosts: o.hosts,
-          capabilities: o.capAdd || o.capDrop ? { adds: o.capAdd, drops: o.capDrop } : undefined,
-          ulimits: o.ulimits,
-          tmpfs: o.tmpfs,
-          securityOpts: o.securityOpts,
-          sysctls: o.sysctls,
+          ...containerOptionInputs(acc.options),
           // A database gets time to shut down cleanly.
           destroyGraceSeconds: 60,
           stopTimeout: 60,

@@ -5,6 +5,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { ContainerOptions } from "../config/app";
 import { DeployConfig, Role } from "../config/schema";
 import { Secrets } from "../config/stack";
 import { DOCKER_NETWORK } from "./bootstrap";
@@ -76,6 +77,29 @@ export function containerVolume(spec: string): docker.types.input.ContainerVolum
   return source.startsWith("/")
     ? { hostPath: source, containerPath, readOnly }
     : { volumeName: source, containerPath, readOnly };
+}
+
+/** Kamal-style run options as docker Container inputs. */
+export function containerOptionInputs(o: ContainerOptions): Partial<docker.ContainerArgs> {
+  return {
+    memory: o.memory,
+    memoryReservation: o.memoryReservation,
+    memorySwap: o.memorySwap,
+    cpus: o.cpus,
+    cpuShares: o.cpuShares,
+    shmSize: o.shmSize,
+    user: o.user,
+    workingDir: o.workingDir,
+    init: o.init,
+    readOnly: o.readOnly,
+    stopSignal: o.stopSignal,
+    hosts: o.hosts,
+    capabilities: o.capAdd || o.capDrop ? { adds: o.capAdd, drops: o.capDrop } : undefined,
+    ulimits: o.ulimits,
+    tmpfs: o.tmpfs,
+    securityOpts: o.securityOpts,
+    sysctls: o.sysctls,
+  };
 }
 
 export interface RoleOutput {
@@ -257,7 +281,6 @@ export class App extends pulumi.ComponentResource {
       ...Object.entries(role.env.secret).map(([k, secret]) => pulumi.interpolate`${k}=${args.secrets.get(secret)}`),
       ...Object.entries(args.extraEnv ?? {}).map(([k, v]) => pulumi.secret(pulumi.interpolate`${k}=${v}`)),
     ];
-    const o = role.options;
     const app = new docker.Container(
       `${id}-${vl}`,
       {
@@ -279,23 +302,7 @@ export class App extends pulumi.ComponentResource {
         logOpts: role.logging?.options
           ? Object.fromEntries(Object.entries(role.logging.options).map(([k, v]) => [k, String(v)]))
           : undefined,
-        memory: o.memory,
-        memoryReservation: o.memoryReservation,
-        memorySwap: o.memorySwap,
-        cpus: o.cpus,
-        cpuShares: o.cpuShares,
-        shmSize: o.shmSize,
-        user: o.user,
-        workingDir: o.workingDir,
-        init: o.init,
-        readOnly: o.readOnly,
-        stopSignal: o.stopSignal,
-        hosts: o.hosts,
-        capabilities: o.capAdd || o.capDrop ? { adds: o.capAdd, drops: o.capDrop } : undefined,
-        ulimits: o.ulimits,
-        tmpfs: o.tmpfs,
-        securityOpts: o.securityOpts,
-        sysctls: o.sysctls,
+        ...containerOptionInputs(role.options),
         // Stopping the old version gives in-flight work the drain timeout to finish.
         destroyGraceSeconds: role.proxy?.drainTimeout ?? 30,
         stopTimeout: role.proxy?.drainTimeout ?? 30,
