@@ -298,7 +298,8 @@ export const LITESTREAM_CONFIG = "/etc/litestream.yml";
 /**
  * A consistent copy of each SQLite database, taken with `litestream restore -o` inside the
  * running Litestream container (which holds the storage credentials), into `backups/` of the
- * app volume; keeps the newest `keep` per database.
+ * app volume; keeps the newest `keep` per database. A database not replicated yet (the first
+ * deploy) has nothing to copy and is skipped.
  */
 export function sqliteBackupScript(a: { container: string; databases: string[]; label: string; keep: number }) {
   const lines = ["set -eu", "stamp=$(date -u +%Y%m%dT%H%M%SZ)", `c=${shq(a.container)}`];
@@ -306,7 +307,7 @@ export function sqliteBackupScript(a: { container: string; databases: string[]; 
   for (const db of a.databases) {
     const base = db.replace(/\//g, "_");
     lines.push(
-      `docker exec "$c" litestream restore -config ${LITESTREAM_CONFIG} -o ${shq(`${LITESTREAM_DATA}/backups/${base}-${a.label}`)}-"$stamp" ${shq(`${LITESTREAM_DATA}/${db}`)}`,
+      `docker exec "$c" litestream restore -config ${LITESTREAM_CONFIG} -if-replica-exists -o ${shq(`${LITESTREAM_DATA}/backups/${base}-${a.label}`)}-"$stamp" ${shq(`${LITESTREAM_DATA}/${db}`)}`,
       `docker exec "$c" sh -c ${shq(`ls -1t ${LITESTREAM_DATA}/backups/${base}-* | tail -n +${a.keep + 1} | xargs -r rm -f`)}`,
     );
   }

@@ -250,7 +250,11 @@ describe("litestream accessory (staging example)", () => {
 
   it("copies every database before a deploy", () => {
     const backup = named(resources, "myapp-litestream-staging-1-backup");
-    assert.equal((backup.inputs.create.match(/litestream restore -config \/etc\/litestream.yml -o/g) ?? []).length, 4);
+    assert.equal(
+      (backup.inputs.create.match(/litestream restore -config \/etc\/litestream.yml -if-replica-exists -o/g) ?? [])
+        .length,
+      4,
+    );
   });
 });
 
