@@ -77,6 +77,8 @@ async function main() {
       programStart: loadStart,
       programLoaded: loaded,
       lastRegistered: last - performance.timeOrigin,
+      // Peak resident memory of the process, in kB.
+      maxRss: process.resourceUsage().maxRSS,
     }) + "\n",
   );
 }
