@@ -78,7 +78,14 @@ export class Host extends pulumi.ComponentResource {
     if (host.kind === "cloud") {
       const platform = args.platform;
       if (!platform) throw new Error(`host ${name}: a Hetzner Cloud host needs the platform resources`);
-      const labels = { ...host.labels, ...args.labels, "berth-host": name };
+      // The label lets policies and audits tell a data-holding server (and its addresses) from a
+      // replaceable one without knowing berth's config.
+      const labels = {
+        ...host.labels,
+        ...args.labels,
+        "berth-host": name,
+        ...(host.stateful ? { "berth-stateful": "true" } : {}),
+      };
       const keep = { ...child, protect: host.stateful };
       const ipv4 = new hcloud.PrimaryIp(
         `${name}-ipv4`,

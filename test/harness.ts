@@ -24,12 +24,16 @@ export interface Recorded {
   replaceOnChanges: string[];
   /** URNs this resource depends on, explicitly or through its inputs. */
   dependencies: string[];
+  /** For each input, the URNs whose outputs flow into it. */
+  propertyDependencies: Record<string, string[]>;
   provider: string;
 }
 
 export interface RunResult {
   resources: Recorded[];
   outputs: Record<string, any>;
+  /** What the program returned (its exports), Outputs unresolved, so secrets keep their mark. */
+  exports: Record<string, any>;
 }
 
 /** A number derived from a resource's identity, so two renders of one program give equal ids. */
@@ -103,7 +107,11 @@ export async function run(opts: {
   monitor.registerResource = (req: any, callback: any) => {
     const raw = req.getObject()?.toJavaScript() ?? {};
     const deps = new Set<string>(req.getDependenciesList());
-    req.getPropertydependenciesMap().forEach((v: any) => v.getUrnsList().forEach((u: string) => deps.add(u)));
+    const propertyDependencies: Record<string, string[]> = {};
+    req.getPropertydependenciesMap().forEach((v: any, key: string) => {
+      propertyDependencies[key] = v.getUrnsList();
+      v.getUrnsList().forEach((u: string) => deps.add(u));
+    });
     resources.push({
       type: req.getType(),
       name: req.getName(),
@@ -118,6 +126,7 @@ export async function run(opts: {
       deleteBeforeReplace: req.getDeletebeforereplace(),
       replaceOnChanges: req.getReplaceonchangesList(),
       dependencies: [...deps],
+      propertyDependencies,
       provider: req.getProvider(),
     });
     const entry = resources[resources.length - 1];
@@ -128,14 +137,16 @@ export async function run(opts: {
   };
 
   let outputs: any;
+  let exports: any;
   try {
-    outputs = await resolve(await opts.program());
+    exports = await opts.program();
+    outputs = await resolve(exports);
   } catch (err) {
     await settle(resources);
     throw Object.assign(err as Error, { registered: resources.length });
   }
   await settle(resources);
-  return { resources, outputs: outputs ?? {} };
+  return { resources, outputs: outputs ?? {}, exports: exports ?? {} };
 }
 
 /** Waits until no registration has arrived for a while and every one has its URN. */
