@@ -4,6 +4,7 @@
 import { closest as levenshteinClosest, distance } from "fastest-levenshtein";
 import { z } from "zod";
 import {
+  aliasesSchema,
   bootSchema,
   builderSchema,
   commandWords,
@@ -256,6 +257,7 @@ export const stackSchema = z
         "Seconds a container of a role without proxy and without a docker health check must keep running before its step counts as done (Kamal's readiness_delay).",
       ),
     maintenance: maintenanceSchema.prefault({}),
+    aliases: aliasesSchema.optional(),
     ssh: z
       .strictObject({
         user: z
@@ -627,6 +629,8 @@ export interface DeployConfig {
   retainContainers: number;
   readinessDelay: number;
   maintenance: CheckedStack["maintenance"];
+  /** The user's own `berth` commands: name -> berth command line. */
+  aliases: Record<string, string>;
   /** Names of the entries of berth:secrets; values travel separately, as Pulumi secrets. */
   secretNames: string[];
 }
@@ -699,6 +703,7 @@ export function normalize(stack: string, cfg: CheckedStack): DeployConfig {
     retainContainers: cfg.retainContainers,
     readinessDelay: cfg.readinessDelay,
     maintenance: cfg.maintenance,
+    aliases: cfg.aliases ?? {},
     secretNames: Object.keys(cfg.secrets),
   };
 }
