@@ -1,0 +1,48 @@
+// The user's own commands from `berth:aliases` in Pulumi.<stack>.yaml (Kamal's aliases).
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { commandWords } from "../config/app";
+import { ConfigError, fromEngineConfig, parseConfig, readStackFile } from "../config/load";
+import { CliError } from "./process";
+
+/** Reads and validates the stack file; aliases are only trusted from a valid configuration. */
+export function readAliases(dir: string, stack: string): Record<string, string> {
+  const file = path.join(dir, `Pulumi.${stack}.yaml`);
+  if (!fs.existsSync(file)) return {};
+  try {
+    const raw = readStackFile(file, () => "");
+    return parseConfig(fromEngineConfig(raw.config), stack, file).aliases;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(`cannot read aliases: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * `berth NAME ARGS...` -> the alias's command line followed by ARGS. Built-in commands win:
+ * an alias that names one is an error, so a config file can never change what `logs` does.
+ */
+export function expandAlias(argv: string[], aliases: Record<string, string>, builtIn: string[]): string[] {
+  const index = argv.findIndex((a) => !a.startsWith("-"));
+  if (index < 0) return argv;
+  const name = argv[index];
+  const line = aliases[name];
+  if (line === undefined) return argv;
+  if (builtIn.includes(name))
+    throw new CliError(`alias "${name}" in berth:aliases has the name of a built-in command; rename it.`);
+  const words = commandWords(line) ?? [];
+  if (words[0] !== undefined && aliases[words[0]] !== undefined && !builtIn.includes(words[0]))
+    throw new CliError(`alias "${name}" runs another alias ("${words[0]}"); write out the command it stands for.`);
+  return [...argv.slice(0, index), ...words, ...argv.slice(index + 1)];
+}
+
+/** The stack named on the command line (--stack X, --stack=X, -s X), if any. */
+export function stackArgument(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") return undefined;
+    if ((a === "--stack" || a === "-s") && i + 1 < argv.length) return argv[i + 1];
+    if (a.startsWith("--stack=")) return a.slice("--stack=".length);
+  }
+  return undefined;
+}
