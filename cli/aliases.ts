@@ -23,7 +23,7 @@ export function readAliases(dir: string, stack: string): Record<string, string> 
  * an alias that names one is an error, so a config file can never change what `logs` does.
  */
 export function expandAlias(argv: string[], aliases: Record<string, string>, builtIn: string[]): string[] {
-  const index = argv.findIndex((a) => !a.startsWith("-"));
+  const index = commandIndex(argv);
   if (index < 0) return argv;
   const name = argv[index];
   const line = aliases[name];
@@ -33,7 +33,8 @@ export function expandAlias(argv: string[], aliases: Record<string, string>, bui
   const words = commandWords(line) ?? [];
   if (words[0] !== undefined && aliases[words[0]] !== undefined && !builtIn.includes(words[0]))
     throw new CliError(`alias "${name}" runs another alias ("${words[0]}"); write out the command it stands for.`);
-  return [...argv.slice(0, index), ...words, ...argv.slice(index + 1)];
+  // Options given before the alias name (say `-s production`) belong to the command it runs.
+  return [...words, ...argv.slice(0, index), ...argv.slice(index + 1)];
 }
 
 /** The stack named on the command line (--stack X, --stack=X, -s X), if any. */
@@ -45,4 +46,13 @@ export function stackArgument(argv: string[]): string | undefined {
     if (a.startsWith("--stack=")) return a.slice("--stack=".length);
   }
   return undefined;
+}
+
+/** Where the command name is: the first word that is neither an option nor a --stack value. */
+export function commandIndex(argv: string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--stack" || argv[i] === "-s") i++;
+    else if (!argv[i].startsWith("-")) return i;
+  }
+  return -1;
 }

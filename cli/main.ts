@@ -1,6 +1,6 @@
 // The `berth` command line: one program, each command registered from its own module.
 import { Command, CommanderError } from "commander";
-import { expandAlias, readAliases, stackArgument } from "./aliases";
+import { commandIndex, expandAlias, readAliases, stackArgument } from "./aliases";
 import { registerHistory } from "./history";
 import { registerMaintenance } from "./maintenance";
 import { registerPlan } from "./plan";
@@ -39,7 +39,7 @@ export async function runCli(argv: string[], io: Io = processIo()): Promise<numb
   try {
     const program = buildProgram(io);
     const builtIn = program.commands.map((c) => c.name());
-    const first = argv.find((a) => !a.startsWith("-"));
+    const first = argv[commandIndex(argv)];
     let args = argv;
     if (first !== undefined && !builtIn.includes(first) && first !== "help") {
       // Not a built-in command: perhaps one of the stack's aliases.
