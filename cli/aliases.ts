@@ -1,17 +1,27 @@
 // The user's own commands from `berth:aliases` in Pulumi.<stack>.yaml (Kamal's aliases).
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { commandWords } from "../config/app";
-import { ConfigError, fromEngineConfig, parseConfig, readStackFile } from "../config/load";
+import { aliasesSchema, commandWords } from "../config/app";
+import { ConfigError, formatIssues, fromEngineConfig, readStackFile } from "../config/load";
 import { CliError } from "./process";
 
-/** Reads and validates the stack file; aliases are only trusted from a valid configuration. */
+/**
+ * Reads `berth:aliases` from the stack file with the schema's own check of that key. The rest
+ * of the file is not validated here: secrets set only on the deploying machine must not stop
+ * an alias from working elsewhere.
+ */
 export function readAliases(dir: string, stack: string): Record<string, string> {
   const file = path.join(dir, `Pulumi.${stack}.yaml`);
   if (!fs.existsSync(file)) return {};
   try {
-    const raw = readStackFile(file, () => "");
-    return parseConfig(fromEngineConfig(raw.config), stack, file).aliases;
+    const raw = fromEngineConfig(readStackFile(file, () => "").config).aliases;
+    const result = aliasesSchema.optional().safeParse(raw);
+    if (!result.success)
+      throw new ConfigError(
+        formatIssues(result.error.issues.map((i) => ({ ...i, path: ["aliases", ...i.path] }))),
+        file,
+      );
+    return result.data ?? {};
   } catch (err) {
     if (err instanceof ConfigError) throw new CliError(`cannot read aliases: ${err.message}`);
     throw err;

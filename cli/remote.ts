@@ -82,6 +82,14 @@ export function containerDetailsCommand(container: string): string {
   return quote(["docker", "ps", "--all", "--filter", `name=^${container}$`, "--format", PS_FORMAT]);
 }
 
+/**
+ * The command typed after `exec`: one word (a quoted string) is a command line passed on as
+ * written; several words are quoted one by one, so `exec -- sh -c 'echo $HOME'` keeps its quotes.
+ */
+export function commandLine(words: string[]): string {
+  return words.length === 1 ? words[0] : quote(words);
+}
+
 export const sshBinary = (io: Io) => io.env.BERTH_SSH || "ssh";
 
 /** One ssh run per host, in order; the first failure stops and sets the exit code. */
@@ -169,7 +177,7 @@ export function registerRemote(program: Command, io: Io): void {
     .option("-i, --interactive", "attach a terminal (one host)")
     .argument("<command...>", "the command, as you would type it in the container")
     .action(async (words: string[], opts: TargetOpts & { interactive?: boolean }) => {
-      await runExec(io, appTargets(await outputsFor(io, opts.stack), opts), words.join(" "), !!opts.interactive);
+      await runExec(io, appTargets(await outputsFor(io, opts.stack), opts), commandLine(words), !!opts.interactive);
     });
 
   const session = (name: string, description: string, command: string) =>
@@ -226,7 +234,7 @@ export function registerRemote(program: Command, io: Io): void {
       await runExec(
         io,
         accessoryTargets(await outputsFor(io, opts.stack), name, opts.host),
-        words.join(" "),
+        commandLine(words),
         !!opts.interactive,
       );
     });
