@@ -99,7 +99,7 @@ export function registerPlan(program: Command, io: Io): void {
         if (!opts.json) io.err(standInNote(standIns));
         io.out(
           opts.json
-            ? JSON.stringify({ stack, note: PLAN_NOTE, resources }, null, 2) + "\n"
+            ? JSON.stringify({ stack, note: PLAN_NOTE, standIns, resources }, null, 2) + "\n"
             : planText(stack, resources),
         );
         return;
@@ -119,7 +119,7 @@ export function registerPlan(program: Command, io: Io): void {
       const d = planDiff(before, after.resources);
       io.out(
         opts.json
-          ? JSON.stringify({ stack, ref: opts.diff, note: PLAN_NOTE, ...d }, null, 2) + "\n"
+          ? JSON.stringify({ stack, ref: opts.diff, note: PLAN_NOTE, standIns: after.standIns, ...d }, null, 2) + "\n"
           : diffText(stack, opts.diff, d),
       );
     });

@@ -130,6 +130,7 @@ export function diffText(stack: string, ref: string, d: PlanDiff): string {
   for (const r of d.deleted) lines.push(`- ${label(r)}`);
   for (const c of d.changed) {
     lines.push(`~ ${label(c.resource)}`);
+    if (!Object.keys(c.inputs).length) lines.push(`    ${MASK} (only secret values changed)`);
     for (const [k, v] of Object.entries(c.inputs)) {
       // A secret that changed shows only that it changed.
       const secret = v.before === MASK || v.after === MASK;
