@@ -1,11 +1,14 @@
 // Which ssh and docker commands each verb builds, and for which hosts, from the stack outputs.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "shell-quote";
 import { expandAlias, stackArgument } from "../cli/aliases";
 import { maintenanceChanges } from "../cli/maintenance";
 import { accessoryTargets, allHosts, appTargets, parseSshUrl, readOutputs, StackOutputs } from "../cli/outputs";
 import {
+  commandLine,
   containerDetailsCommand,
   detailsCommand,
   execCommand,
@@ -189,5 +192,53 @@ describe("aliases and maintenance", () => {
       { key: "berth:maintenance.enabled", value: "true" },
       { key: "berth:maintenance.message", value: "Back soon" },
     ]);
+  });
+});
+
+describe("the berth executable", () => {
+  it("runs from the sources with no build step and answers --help for every command", () => {
+    const bin = path.join(__dirname, "..", "bin", "berth.cjs");
+    const top = spawnSync(process.execPath, [bin, "--help"], { encoding: "utf8", timeout: 30_000 });
+    assert.equal(top.status, 0, top.stderr);
+    const names = [...top.stdout.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1]);
+    for (const cmd of [
+      "history",
+      "rollback",
+      "logs",
+      "exec",
+      "console",
+      "shell",
+      "dbc",
+      "details",
+      "maintenance",
+      "accessory",
+      "plan",
+    ])
+      assert.ok(names.includes(cmd), `${cmd} is listed: ${names.join(", ")}`);
+    const sub = spawnSync(process.execPath, [bin, "rollback", "--help"], { encoding: "utf8", timeout: 30_000 });
+    assert.equal(sub.status, 0);
+    assert.match(sub.stdout, /--to <version\|update>/);
+    assert.match(sub.stdout, /-s, --stack <name>/);
+  });
+
+  it("says what to do, without a stack trace, when the Pulumi CLI is missing", () => {
+    const bin = path.join(__dirname, "..", "bin", "berth.cjs");
+    const r = spawnSync(process.execPath, [bin, "history", "--stack", "staging"], {
+      encoding: "utf8",
+      timeout: 30_000,
+      env: { ...process.env, BERTH_PULUMI: "/nonexistent/pulumi" },
+    });
+    assert.equal(r.status, 1);
+    assert.equal(
+      r.stderr,
+      "berth: /nonexistent/pulumi: not found. Install the Pulumi CLI (https://www.pulumi.com/docs/iac/download-install/) or point BERTH_PULUMI at it.\n",
+    );
+  });
+});
+
+describe("exec command lines", () => {
+  it("passes one argument as written and quotes several one by one", () => {
+    assert.equal(commandLine(["bin/rails runner 'puts 1'"]), "bin/rails runner 'puts 1'");
+    assert.equal(commandLine(["sh", "-c", "echo $HOME"]), "sh -c 'echo $HOME'");
   });
 });
