@@ -417,3 +417,19 @@ export const maintenanceSchema = z
     message: z.string().max(500).optional().describe("Message shown on the maintenance page."),
   })
   .describe("Maintenance mode (Kamal's `kamal app maintenance` / `live`).");
+
+export const aliasesSchema = z
+  .record(
+    z
+      .string()
+      .regex(/^[a-z][a-z0-9-]*$/, "must be a command name: lowercase letters, digits and dashes")
+      .describe("The name typed after `berth`."),
+    z
+      .string()
+      .min(1)
+      .refine((line) => (commandWords(line) ?? []).length > 0, "must be a berth command line such as `logs --role job`")
+      .describe("The berth command line it stands for, without `berth` (e.g. `exec -i 'bin/rails runner script.rb'`)."),
+  )
+  .describe(
+    "Your own `berth` commands (Kamal's aliases): `berth NAME ARGS...` runs the command line given here followed by ARGS. An alias cannot replace a built-in command.",
+  );

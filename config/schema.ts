@@ -4,6 +4,7 @@
 import { closest as levenshteinClosest, distance } from "fastest-levenshtein";
 import { z } from "zod";
 import {
+  aliasesSchema,
   bootSchema,
   builderSchema,
   commandWords,
@@ -265,6 +266,7 @@ export const stackSchema = z
       ),
     maintenance: maintenanceSchema.prefault({}),
     accessories: accessoriesSchema.optional(),
+    aliases: aliasesSchema.optional(),
     ssh: z
       .strictObject({
         user: z
@@ -791,6 +793,8 @@ export interface DeployConfig {
   readinessDelay: number;
   maintenance: CheckedStack["maintenance"];
   accessories: Accessory[];
+  /** The user's own `berth` commands: name -> berth command line. */
+  aliases: Record<string, string>;
   /** Names of the entries of berth:secrets; values travel separately, as Pulumi secrets. */
   secretNames: string[];
 }
@@ -876,6 +880,7 @@ export function normalize(
     readinessDelay: cfg.readinessDelay,
     maintenance: cfg.maintenance,
     accessories,
+    aliases: cfg.aliases ?? {},
     secretNames: Object.keys(cfg.secrets),
   };
 }

@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// Runs the TypeScript command line directly: tsx compiles on load, so there is no build step.
+require("tsx/cjs/api").register();
+const { runCli } = require("../cli/main.ts");
+
+runCli(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`berth: ${err && err.stack ? err.stack : err}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,154 @@
+// `berth plan` on both example stacks: offline (no pulumi), stable, secrets masked, and
+// `--diff` against a git revision shows a version bump as exactly the app-level changes.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { runCli } from "../cli/main";
+import { Io } from "../cli/process";
+import { PLAN_NOTE } from "../plan/show";
+import { diffRenders, ROOT, runIndex, stackConfig } from "./harness";
+
+async function berth(cwd: string, ...args: string[]) {
+  let out = "";
+  let err = "";
+  const io: Io = {
+    out: (t) => (out += t),
+    err: (t) => (err += t),
+    // No Pulumi CLI: any attempt to run it fails the command.
+    env: { ...process.env, BERTH_PULUMI: "/nonexistent/pulumi", BERTH_STACK: "" },
+    cwd,
+    confirm: async () => false,
+  };
+  const code = await runCli(args, io);
+  return { code, out, err };
+}
+
+const bump = (text: string) => text.replace(/berth:version: "2026\.11\.1"/, 'berth:version: "2026.11.2"');
+
+for (const stack of ["staging", "production"]) {
+  describe(`berth plan --stack ${stack}`, () => {
+    let json: string;
+    before(async () => {
+      const r = await berth(ROOT, "plan", "--stack", stack, "--json");
+      assert.equal(r.code, 0, r.err);
+      json = r.out;
+    });
+
+    it("renders the same JSON twice", async () => {
+      const again = await berth(ROOT, "plan", "--stack", stack, "--json");
+      assert.equal(again.out, json);
+    });
+
+    it("masks every secret and says where the real change set comes from", () => {
+      const plan = JSON.parse(json);
+      assert.equal(plan.note, PLAN_NOTE);
+      assert.match(PLAN_NOTE, /The real change set comes from `pulumi preview`/);
+      assert.deepEqual(plan.standIns, ["KAMAL_REGISTRY_PASSWORD", "RAILS_MASTER_KEY"]);
+      // The stand-in values start with "[secret] berth:"; seeing one means a secret leaked.
+      assert.ok(!json.includes("[secret] berth:"), "a secret value appears unmasked");
+      const containers = plan.resources.filter((r: any) => r.type === "docker:index/container:Container");
+      assert.ok(containers.length > 0);
+      const app = containers.find((r: any) => r.name.includes("-web-"));
+      assert.ok(app.inputs.envs.includes("[secret]"), "the app's secret env is shown masked");
+      assert.ok(plan.resources.some((r: any) => r.type === "hcloud:index/server:Server"));
+    });
+
+    it("prints a readable tree with the inputs that matter", async () => {
+      const r = await berth(ROOT, "plan", "--stack", stack);
+      assert.equal(r.code, 0, r.err);
+      const lines = r.out.split("\n");
+      assert.match(lines[0], new RegExp(`^berth plan: stack ${stack}, \\d+ resources$`));
+      assert.equal(lines[1], PLAN_NOTE);
+      assert.ok(lines.includes("berth:app:App myapp"));
+      assert.ok(lines.some((l) => /^ {6}image: "sha256:/.test(l)));
+      assert.match(r.err, /rendered with stand-ins: KAMAL_REGISTRY_PASSWORD, RAILS_MASTER_KEY/);
+      assert.ok(!r.out.includes("[secret] berth:"));
+    });
+  });
+}
+
+describe("berth plan --diff", () => {
+  const repo = fs.mkdtempSync(path.join(os.tmpdir(), "berth-plan-diff-"));
+  after(() => fs.rmSync(repo, { recursive: true, force: true }));
+
+  before(() => {
+    // A repository holding the project as committed, then a working tree that bumps the version.
+    for (const entry of [
+      "index.ts",
+      "config",
+      "components",
+      "Pulumi.yaml",
+      "Pulumi.staging.yaml",
+      "Pulumi.production.yaml",
+      "package.json",
+      "tsconfig.json",
+    ])
+      fs.cpSync(path.join(ROOT, entry), path.join(repo, entry), { recursive: true });
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@example.com", ...args], {
+        cwd: repo,
+        stdio: "pipe",
+      });
+    git("init", "-q");
+    git("add", ".");
+    git("commit", "-qm", "base");
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(repo, "node_modules"), "dir");
+    for (const stack of ["staging", "production"]) {
+      const file = path.join(repo, `Pulumi.${stack}.yaml`);
+      const text = fs.readFileSync(file, "utf8");
+      assert.notEqual(bump(text), text, `Pulumi.${stack}.yaml has berth:version "2026.11.1"`);
+      fs.writeFileSync(file, bump(text));
+    }
+  });
+
+  for (const stack of ["staging", "production"]) {
+    it(`${stack}: a version bump shows exactly the app-level changes`, async () => {
+      const r = await berth(repo, "plan", "--stack", stack, "--diff", "HEAD", "--json");
+      assert.equal(r.code, 0, r.err);
+      const d = JSON.parse(r.out);
+      // The same comparison the stack tests make on the example stacks (see deploy.test.ts).
+      const expected = diffRenders(
+        (await runIndex(stack, stackConfig(stack))).resources,
+        (
+          await runIndex(
+            stack,
+            stackConfig(stack, (c) => (c["berth:version"] = "2026.11.2")),
+          )
+        ).resources,
+      );
+      const urns = (rs: { urn: string }[]) => rs.map((x) => x.urn).sort();
+      assert.deepEqual(urns(d.created), urns(expected.created));
+      assert.deepEqual(urns(d.deleted), urns(expected.deleted));
+      assert.deepEqual(urns(d.changed.map((c: any) => c.resource)), urns(expected.changed));
+      assert.ok(d.created.length > 0 && d.unchanged > 0);
+      for (const x of [...d.created, ...d.deleted, ...d.changed.map((c: any) => c.resource)])
+        assert.ok(!x.type.startsWith("hcloud:"), `${x.type} ${x.name}: no infrastructure change`);
+      assert.ok(
+        d.created.some((x: any) => x.type === "docker:index/container:Container" && x.name.endsWith("2026.11.2")),
+      );
+      assert.ok(
+        d.deleted.some((x: any) => x.type === "docker:index/container:Container" && x.name.endsWith("2026.11.1")),
+      );
+    });
+  }
+
+  it("prints +, - and ~ lines with the changed inputs, and a summary", async () => {
+    const r = await berth(repo, "plan", "--stack", "staging", "--diff", "HEAD");
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^berth plan --diff HEAD: stack staging/);
+    assert.match(r.out, /^\+ docker:index\/container:Container myapp-web-staging-1-2026\.11\.2$/m);
+    assert.match(r.out, /^- docker:index\/container:Container myapp-web-staging-1-2026\.11\.1$/m);
+    assert.match(r.out, /^~ command:local:Command myapp-pre-deploy$/m);
+    assert.match(r.out, /^ {4}triggers: \["2026\.11\.1"\] -> \["2026\.11\.2"\]$/m);
+    assert.match(r.out, /\n\d+ to create, \d+ to delete, \d+ to change, \d+ unchanged\.\n$/);
+  });
+
+  it("tells what to pass when the revision does not exist", async () => {
+    const r = await berth(repo, "plan", "--stack", "staging", "--diff", "no-such-branch");
+    assert.equal(r.code, 1);
+    assert.match(r.err, /"no-such-branch" is not a commit .* pass a branch, tag or commit to --diff/);
+  });
+});
