@@ -14,14 +14,17 @@ describe("deploy path", () => {
     const before = (await runIndex("production", stackConfig("production"))).resources;
     const after = (await runIndex("production", stackConfig("production", bump))).resources;
     const path = deployPath(before, after);
-    assert.deepEqual(Object.keys(path.hosts).sort(), ["job-1", "web-1", "web-2"]);
+    assert.deepEqual(Object.keys(path.hosts).sort(), ["db-1", "job-1", "web-1", "web-2"]);
     assert.equal(maxStepsPerHost(path), 3);
+    // The opt-in backup of the database runs once, before any new container starts.
+    assert.deepEqual(path.hosts["db-1"].chain, ["myapp-db-db-1-backup"]);
     assert.deepEqual(path.hosts["web-1"].chain, [
       "myapp-web-1-2026.11.2-image",
       "myapp-web-web-1-2026.11.2-assets",
       "myapp-web-web-1-2026.11.2-switch",
     ]);
-    assert.equal(path.waves.length, 3, "boot.limit 1 boots the three app hosts one after another");
+    assert.deepEqual(path.waves, [["db-1"], ["web-1"], ["web-2"], ["job-1"]], "backup, then one app host at a time");
+    // The backup runs beside the first host's image pull, so it does not lengthen the path.
     assert.equal(path.critical.length, 9);
   });
 

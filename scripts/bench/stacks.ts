@@ -6,8 +6,7 @@ type Config = Record<string, unknown>;
 
 /**
  * One section of a generated stack per entry: each gets the host names and fills in its part
- * of the config. A new section (accessories, say: `c["berth:accessories"] = {...}` on a few
- * stateful hosts) is one more entry here.
+ * of the config. A new section is one more entry here.
  */
 export const SECTIONS: Record<string, (c: Config, hosts: string[]) => void> = {
   hosts: (c, hosts) => {
@@ -36,6 +35,21 @@ export const SECTIONS: Record<string, (c: Config, hosts: string[]) => void> = {
   },
   volumes: (c) => {
     c["berth:volumes"] = ["storage:/rails/storage"];
+  },
+  // A PostGIS database on the last host (on its volume when it has one) and a Redis cache on the
+  // first, as a production stack would have.
+  accessories: (c, hosts) => {
+    const dbHost = hosts[hosts.length - 1];
+    c["berth:accessories"] = {
+      db: {
+        image: "postgis/postgis:17-3.5",
+        host: dbHost,
+        port: 5432,
+        ...(hosts.length % 10 === 0 ? { volume: "data" } : {}),
+        postgres: { database: "app", passwordSecret: "POSTGRES_PASSWORD", extensions: ["postgis"] },
+      },
+      redis: { image: "redis:7.4", host: hosts[0], port: "127.0.0.1:6379:6379", directories: ["data:/data"] },
+    };
   },
   boot: (c) => {
     c["berth:boot"] = { limit: "25%", wait: 2 };
