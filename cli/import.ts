@@ -6,7 +6,7 @@ import { ConfigError } from "../config/load";
 import { LOCATIONS } from "../config/schema";
 import { KamalConfigError, loadKamal } from "../import/kamal";
 import { mapKamal } from "../import/map";
-import { secretCommand, stackFileText, validateImport } from "../import/write";
+import { readExisting, secretCommand, stackFileText, validateImport, wouldOverwrite } from "../import/write";
 
 export interface ImportIO {
   /** Where the report goes (default: stdout). */
@@ -81,15 +81,19 @@ function runImport(target: string, flags: ImportFlags, io: ImportIO): void {
       placeholders: source.placeholders,
     });
     validateImport(result, flags.stack, cwd);
+    const stackFile = path.join(cwd, `Pulumi.${flags.stack}.yaml`);
+    const existing = fs.existsSync(stackFile) ? fs.readFileSync(stackFile, "utf8") : undefined;
+    const before = existing === undefined ? undefined : readExisting(existing);
+    if (before && wouldOverwrite(before, result) && !flags.force) {
+      throw new Error(
+        `${path.basename(stackFile)} already has different berth settings; pass --force to replace them (secrets, hcloud:token and the encryption salt are kept)`,
+      );
+    }
     const text = stackFileText(
       result,
       source.files.map((f) => path.relative(cwd, f) || f),
+      before,
     );
-    const stackFile = path.join(cwd, `Pulumi.${flags.stack}.yaml`);
-    const existing = fs.existsSync(stackFile) ? fs.readFileSync(stackFile, "utf8") : undefined;
-    if (existing !== undefined && existing !== text && !flags.force) {
-      throw new Error(`${path.basename(stackFile)} exists and differs; pass --force to overwrite it`);
-    }
     if (existing !== text) fs.writeFileSync(stackFile, text);
     out(`${existing === text ? "Unchanged" : "Wrote"} ${path.basename(stackFile)}\n`);
     if (result.placeholders.length > 0) {

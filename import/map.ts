@@ -517,7 +517,9 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
   put("readinessDelay", readinessDelay);
   put("ssh", ssh);
   put("dns", dns);
-  return { config, unmapped, notes, secrets, placeholders };
+  // A placeholder whose place was dropped (an ERB host address under --provision) is not listed.
+  const written = JSON.stringify(config);
+  return { config, unmapped, notes, secrets, placeholders: placeholders.filter((p) => written.includes(p.value)) };
 
   // ---------------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 // Writes an imported configuration as Pulumi.<stack>.yaml, in the style of the example stacks,
 // and checks it against berth's schema before anything is written.
-import { Document, isScalar, isSeq, visit } from "yaml";
+import { isDeepStrictEqual } from "node:util";
+import { Document, isScalar, isSeq, parse, visit } from "yaml";
 import { parseConfig } from "../config/load";
 import { DeployConfig } from "../config/schema";
 import { PLACEHOLDER_PREFIX } from "./kamal";
@@ -18,8 +19,37 @@ export function validateImport(result: ImportResult, stack: string, projectDir: 
   return parseConfig({ ...result.config, secrets }, stack, `imported stack ${stack}`, projectDir);
 }
 
-/** The text of Pulumi.<stack>.yaml. The same input always gives the same text. */
-export function stackFileText(result: ImportResult, sources: string[]): string {
+/** What an existing stack file holds that the import must keep or must not overwrite. */
+export interface ExistingStack {
+  /** Settings Pulumi and the user added: encryptionsalt, secrets provider, hcloud:token, berth:secrets. */
+  kept: Record<string, unknown>;
+  keptConfig: Record<string, unknown>;
+  /** The berth settings it has now, without berth:secrets. */
+  berth: Record<string, unknown>;
+}
+
+export function readExisting(text: string): ExistingStack {
+  const doc = (parse(text) ?? {}) as Record<string, unknown>;
+  const { config, ...kept } = doc;
+  const keptConfig: Record<string, unknown> = {};
+  const berth: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries((config ?? {}) as Record<string, unknown>)) {
+    if (k.startsWith("berth:") && k !== "berth:secrets") berth[k.slice("berth:".length)] = v;
+    else keptConfig[k] = v;
+  }
+  return { kept, keptConfig, berth };
+}
+
+/** True when writing would replace berth settings the file already has with different ones. */
+export function wouldOverwrite(existing: ExistingStack, result: ImportResult): boolean {
+  return Object.keys(existing.berth).length > 0 && !isDeepStrictEqual(existing.berth, result.config);
+}
+
+/**
+ * The text of Pulumi.<stack>.yaml. The same input always gives the same text. What Pulumi and
+ * the user added to an existing file (encryption salt, hcloud:token, berth:secrets) is kept.
+ */
+export function stackFileText(result: ImportResult, sources: string[], existing?: ExistingStack): string {
   const header: string[] = [`Imported from ${sources.join(" + ")} by \`berth import\`.`];
   if (result.placeholders.length > 0) {
     header.push(`Fill in every value starting with "${PLACEHOLDER_PREFIX}":`);
@@ -38,8 +68,11 @@ export function stackFileText(result: ImportResult, sources: string[]): string {
     result.unmapped.forEach((u) => header.push(`  ${u.key}: ${u.reason}`));
   }
 
-  const config = Object.fromEntries(Object.entries(result.config).map(([k, v]) => [`berth:${k}`, v]));
-  const doc = new Document({ config });
+  const config = {
+    ...Object.fromEntries(Object.entries(result.config).map(([k, v]) => [`berth:${k}`, v])),
+    ...existing?.keptConfig,
+  };
+  const doc = new Document({ ...existing?.kept, config });
   visit(doc, {
     Scalar(_key, node) {
       if (typeof node.value !== "string" || !node.value.includes(PLACEHOLDER_PREFIX)) return;

@@ -414,11 +414,36 @@ describe("loading Kamal configuration", () => {
     ]);
   });
 
-  it("refuses to overwrite a different stack file without --force", () => {
+  it("refuses to replace different berth settings without --force, and keeps what Pulumi added", () => {
     const dir = copyFixture("local-registry");
-    fs.writeFileSync(path.join(dir, "Pulumi.production.yaml"), "config: {}\n");
-    assert.throws(() => cli(dir, ["--stack", "production"]), /exists and differs; pass --force/);
-    assert.equal(fs.readFileSync(path.join(dir, "Pulumi.production.yaml"), "utf8"), "config: {}\n");
-    assert.match(cli(dir, ["--stack", "production", "--force"]), /^Wrote/);
+    const file = path.join(dir, "Pulumi.production.yaml");
+    // What `pulumi stack init` leaves: only the salt. Importing over it needs no --force.
+    fs.writeFileSync(file, "encryptionsalt: v1:c2FsdA==:v1:abc\n");
+    assert.match(cli(dir, ["--stack", "production", "--version", "v1"]), /^Wrote/);
+    assert.match(
+      fs.readFileSync(file, "utf8"),
+      /^encryptionsalt: v1:c2FsdA==:v1:abc\nconfig:\n {2}berth:service: tiny\n/m,
+    );
+    // Secrets and provider credentials set since then survive a forced re-import.
+    const withSecrets = fs
+      .readFileSync(file, "utf8")
+      .replace(
+        "config:\n",
+        "config:\n  hcloud:token:\n    secure: v1:dG9rZW4=\n  berth:secrets:\n    RAILS_MASTER_KEY:\n      secure: v1:a2V5\n",
+      );
+    fs.writeFileSync(file, withSecrets);
+    assert.match(cli(dir, ["--stack", "production", "--version", "v1"]), /^Wrote/);
+    const current = fs.readFileSync(file, "utf8");
+    assert.match(cli(dir, ["--stack", "production", "--version", "v1"]), /^Unchanged/);
+    assert.throws(
+      () => cli(dir, ["--stack", "production", "--version", "v2"]),
+      /already has different berth settings; pass --force/,
+    );
+    assert.equal(fs.readFileSync(file, "utf8"), current);
+    assert.match(cli(dir, ["--stack", "production", "--version", "v2", "--force"]), /^Wrote/);
+    const after = readStackFile(file, testSecret);
+    assert.equal(after.config["berth:version"], "v2");
+    assert.deepEqual(after.secretKeys.sort(), ["berth:secrets", "hcloud:token"]);
+    assert.match(fs.readFileSync(file, "utf8"), /^encryptionsalt: v1:c2FsdA==:v1:abc$/m);
   });
 });
