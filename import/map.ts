@@ -371,7 +371,12 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
   } else if (primary !== undefined && primary !== "web") {
     skip("primary_role", "berth's primary role is always web");
   }
-  const roleName = (r: string) => rename.get(r) ?? lower(r).replace(/^[^a-z]+/, "");
+  const roleName = (r: string) =>
+    rename.get(r) ??
+    r
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]+/g, "-")
+      .replace(/^[^a-z]+/, "");
 
   const servers: Record<string, Record<string, unknown>> = {};
   for (const [kamalRole, def] of roleDefs) {

@@ -315,12 +315,18 @@ describe("mapping Kamal keys", () => {
         service: "svc",
         image: "acme/svc",
         primary_role: "app",
-        servers: { app: ["192.0.2.1"], job_runner: { hosts: ["192.0.2.2"], cmd: "bin/jobs | tee log" } },
+        servers: {
+          app: ["192.0.2.1"],
+          job_runner: { hosts: ["192.0.2.2"], cmd: "bin/jobs | tee log" },
+          "Mail.Out": { hosts: ["192.0.2.3"] },
+        },
       },
       { version: "v1", publicKey: KEY },
     );
-    assert.deepEqual(Object.keys(result.config.servers as object), ["web", "job-runner"]);
-    assert.equal((result.config.servers as any)["job-runner"].cmd, `sh -c 'bin/jobs | tee log'`);
+    assert.deepEqual(Object.keys(result.config.servers as object), ["web", "job_runner", "mail-out"]);
+    assert.deepEqual(Object.keys(result.config.hosts as object), ["web-1", "job-runner-1", "mail-out-1"]);
+    assert.equal((result.config.servers as any).job_runner.cmd, `sh -c 'bin/jobs | tee log'`);
+    assert.ok(result.notes.includes("servers/Mail.Out: role renamed to mail-out"));
     validateImport(result, "production", ROOT);
   });
 });
