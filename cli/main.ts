@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { commandIndex, expandAlias, readAliases, stackArgument } from "./aliases";
 import { registerHistory } from "./history";
+import { registerImport } from "./import";
 import { registerMaintenance } from "./maintenance";
 import { registerPlan } from "./plan";
 import { CliError, Io, processIo } from "./process";
@@ -19,6 +20,7 @@ export function buildProgram(io: Io): Command {
   registerMaintenance(program, io);
   registerRemote(program, io);
   registerPlan(program, io);
+  registerImport(program, { out: io.out, env: io.env, cwd: io.cwd });
   program.addHelpText(
     "after",
     "\nYour own commands come from berth:aliases in Pulumi.<stack>.yaml (berth NAME --stack S).\n",

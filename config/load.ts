@@ -31,9 +31,17 @@ export function fromEngineConfig(all: Record<string, string>): Record<string, un
   for (const [key, value] of Object.entries(all)) {
     const [ns, ...rest] = key.split(":");
     if (ns !== NAMESPACE) continue;
-    out[rest.join(":")] = decodeValue(value);
+    const name = rest.join(":");
+    out[name] = numericKey(name) && /^-?[0-9]+(\.[0-9]+)?$/.test(value.trim()) ? Number(value) : decodeValue(value);
   }
   return out;
+}
+
+// Top-level numbers (berth:retainContainers: 3) reach the program as the string "3". Only keys
+// the schema declares numeric are decoded, so a tag such as berth:version "1.10" stays a string.
+function numericKey(name: string): boolean {
+  const node = schemaAt([name]) as { type?: string } | undefined;
+  return node?.type === "integer" || node?.type === "number";
 }
 
 // The engine passes objects as JSON and scalars as plain strings. Only objects, arrays and

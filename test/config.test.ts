@@ -44,6 +44,24 @@ describe("configuration", () => {
     assert.equal(parseConfig(fromEngineConfig(engine), "x").version, "1.10");
   });
 
+  it("reads top-level numbers, which the engine hands over as strings", () => {
+    const engine = Object.fromEntries(
+      Object.entries(base()).map(([k, v]) => [`berth:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
+    );
+    const cfg = parseConfig(
+      fromEngineConfig({
+        ...engine,
+        "berth:retainContainers": "3",
+        "berth:readinessDelay": "12",
+        "berth:version": "2",
+      }),
+      "x",
+    );
+    assert.equal(cfg.retainContainers, 3);
+    assert.equal(cfg.readinessDelay, 12);
+    assert.equal(cfg.version, "2");
+  });
+
   it("applies defaults", () => {
     const cfg = parseConfig(base(), "staging");
     assert.deepEqual(cfg.ssh, { user: "root", port: 22, publicKey: KEY, allowFrom: ["0.0.0.0/0", "::/0"] });

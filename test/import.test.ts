@@ -1,0 +1,455 @@
+// `berth import`: Kamal configurations written for these tests become stack files that validate
+// and render under mocks through the real program (index.ts), exactly as written to disk.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, describe, it } from "node:test";
+import { Command } from "commander";
+import { registerImport } from "../cli/import";
+import { readStackFile } from "../config/load";
+import { deepMerge, KamalConfigError, loadKamal, renderErb } from "../import/kamal";
+import { ImportResult, mapKamal } from "../import/map";
+import { validateImport } from "../import/write";
+import { byType, Recorded, ROOT, runIndex, testSecret } from "./harness";
+
+const FIXTURES = path.join(ROOT, "test", "fixtures", "kamal");
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com";
+const scratch: string[] = [];
+after(() => scratch.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+/** A copy of a fixture project in a fresh directory, so the import writes beside it. */
+function copyFixture(name: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-import-${name}-`));
+  scratch.push(dir);
+  fs.cpSync(path.join(FIXTURES, name), dir, { recursive: true, filter: (src) => !src.includes("expected") });
+  return dir;
+}
+
+/** Runs `berth import ...` in-process, as the command line would. */
+function cli(cwd: string, args: string[], env: Record<string, string> = {}): string {
+  let out = "";
+  const program = new Command().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  registerImport(program, { cwd, env, out: (t) => (out += t) });
+  program.parse(["node", "berth", "import", ...args]);
+  return out;
+}
+
+/** Renders the written stack file with the real program, each named secret set to a stand-in. */
+async function render(dir: string, stack: string) {
+  const file = readStackFile(path.join(dir, `Pulumi.${stack}.yaml`), testSecret);
+  const names = [...fs.readFileSync(path.join(dir, `Pulumi.${stack}.yaml`), "utf8").matchAll(/berth:secrets\.(\w+)/g)];
+  file.config["berth:secrets"] = JSON.stringify(
+    Object.fromEntries(names.map((m) => [m[1], testSecret(`berth:secrets.${m[1]}`)])),
+  );
+  file.secretKeys.push("berth:secrets");
+  const cwd = process.cwd();
+  process.chdir(dir); // accessory files are read relative to the project, as `pulumi up` does
+  try {
+    return await runIndex(stack, file);
+  } finally {
+    process.chdir(cwd);
+  }
+}
+
+const containers = (resources: Recorded[]) =>
+  byType(resources, "docker:index/container:Container")
+    .map((c) => String(c.inputs.name))
+    .sort();
+
+/** Pure import of a fixture, paths relative to the fixture itself. */
+function importFixture(name: string, destination?: string, env: Record<string, string> = {}): ImportResult {
+  const source = loadKamal({
+    file: path.join(FIXTURES, name, "config", "deploy.yml"),
+    destination,
+    env,
+    readFile: (f) => (fs.existsSync(f) ? fs.readFileSync(f, "utf8") : undefined),
+  });
+  return mapKamal(source.config, { placeholders: source.placeholders, version: "v1", publicKey: KEY });
+}
+
+const CORPUS: {
+  name: string;
+  stack: string;
+  args: string[];
+  snapshot?: boolean;
+  containers: string[];
+}[] = [
+  {
+    name: "single",
+    stack: "production",
+    args: [],
+    snapshot: true,
+    containers: ["kamal-proxy", "myapp-web-production-fill-in-version"],
+  },
+  {
+    name: "web-job",
+    stack: "production",
+    args: [],
+    snapshot: true,
+    containers: ["kamal-proxy", "kamal-proxy", "shop-job-production-2026.11.1", "shop-web-production-2026.11.1"],
+  },
+  {
+    name: "accessories",
+    stack: "production",
+    args: ["--version", "v7"],
+    snapshot: true,
+    containers: [
+      "kamal-proxy",
+      "maps-db",
+      "maps-redis",
+      "maps-search-engine",
+      "maps-web-production-v7",
+      "maps-workers-production-v7",
+    ],
+  },
+  {
+    name: "destinations",
+    stack: "staging",
+    args: ["-d", "staging", "--version", "v3"],
+    containers: ["blog-web-staging-v3", "kamal-proxy"],
+  },
+  {
+    name: "local-registry",
+    stack: "production",
+    args: ["--provision", "cx22@fsn1", "--version", "v1"],
+    containers: ["kamal-proxy", "tiny-web-production-v1"],
+  },
+  {
+    name: "everything",
+    stack: "production",
+    args: ["--version", "v9"],
+    snapshot: true,
+    containers: [
+      "kamal-proxy",
+      "kamal-proxy",
+      "kitchen-mysql",
+      "kitchen-mysql",
+      "kitchen-web-production-v9",
+      "kitchen-workers-production-v9",
+    ],
+  },
+];
+
+describe("importing the Kamal corpus", () => {
+  for (const fx of CORPUS) {
+    it(`${fx.name}: writes a stack file that validates and renders under mocks`, async () => {
+      const dir = copyFixture(fx.name);
+      const out = cli(dir, ["--stack", fx.stack, ...fx.args]);
+      assert.match(out, new RegExp(`^Wrote Pulumi\\.${fx.stack}\\.yaml`));
+      const written = fs.readFileSync(path.join(dir, `Pulumi.${fx.stack}.yaml`), "utf8");
+      if (fx.snapshot) {
+        const expected = path.join(FIXTURES, fx.name, "expected", `Pulumi.${fx.stack}.yaml`);
+        if (process.env.UPDATE_SNAPSHOTS) fs.writeFileSync(expected, written);
+        assert.equal(written, fs.readFileSync(expected, "utf8"), `snapshot ${expected} differs`);
+      }
+      const { resources } = await render(dir, fx.stack);
+      const running = containers(resources);
+      // One container per role and host; only the names' multiset is compared.
+      assert.deepEqual([...new Set(running)].sort(), [...new Set(fx.containers)].sort());
+      assert.equal(
+        running.filter((n) => n === "kamal-proxy").length,
+        fx.containers.filter((n) => n === "kamal-proxy").length,
+      );
+      // Importing again changes nothing and needs no --force.
+      assert.match(cli(dir, ["--stack", fx.stack, ...fx.args]), /^Unchanged/);
+      assert.equal(fs.readFileSync(path.join(dir, `Pulumi.${fx.stack}.yaml`), "utf8"), written);
+    });
+  }
+});
+
+describe("mapping Kamal keys", () => {
+  it("reports every key of the full configuration without an equivalent, with a reason", () => {
+    const result = importFixture("everything");
+    assert.deepEqual(
+      result.unmapped.map((u) => u.key),
+      [
+        "hooks_output",
+        "secrets_path",
+        "error_pages_path",
+        "require_destination",
+        "allow_empty_roles",
+        "minimum_version",
+        "stop_timeout",
+        "run_directory",
+        "sshkit",
+        "output",
+        "aliases",
+        "servers/workers/options/log-opt",
+        "servers/workers/stop_timeout",
+        "servers/workers/asset_path",
+        "servers (tags of 192.0.2.11)",
+        "servers (tags of 192.0.2.12)",
+        "env/tags",
+        "volumes/1 (z)",
+        "proxy/ssl",
+        "proxy/strip_path_prefix",
+        "proxy/logging",
+        "proxy/run/http_port",
+        "proxy/run/https_port",
+        "proxy/run/metrics_port",
+        "proxy/run/debug",
+        "proxy/run/log_max_size",
+        "proxy/run/publish",
+        "proxy/run/bind_ips",
+        "proxy/run/options",
+        "builder/remote",
+        "builder/local",
+        "builder/cache",
+        "builder/secrets",
+        "builder/ssh",
+        "builder/driver",
+        "builder/provenance",
+        "builder/sbom",
+        "ssh/proxy",
+        "ssh/log_level",
+        "ssh/keys_only",
+        "ssh/keys",
+        "ssh/config",
+        "ssh/forward_agent",
+        "boot/parallel_roles",
+        "accessories/mysql/options/restart",
+        "accessories/mysql/directories/1/mode",
+        "accessories/mysql/directories/1/owner",
+        "accessories/mysql/directories/1/options",
+        "accessories/mysql/service",
+        "accessories/mysql/registry",
+        "accessories/mysql/network",
+        "accessories/mysql/proxy",
+      ],
+    );
+    assert.ok(result.unmapped.every((u) => u.reason.length > 10));
+  });
+
+  it("maps every documented key that has an equivalent", () => {
+    const { config } = importFixture("everything");
+    const servers = config.servers as Record<string, any>;
+    assert.equal(config.image, "registry.example.com/acme/kitchen");
+    assert.deepEqual(servers.web.labels, { "my-label": "my-value" });
+    assert.deepEqual(servers.workers.logging, { driver: "local", options: { "max-size": "100m" } });
+    assert.deepEqual(servers.workers.options, { memory: "2g", cpus: 4 });
+    assert.equal(servers.workers.proxy, false);
+    assert.deepEqual(servers.web.proxy, { responseTimeout: 15 });
+    assert.deepEqual(config.volumes, ["/srv/kitchen/uploads:/app/uploads:ro", "kitchen_cache:/app/tmp/cache"]);
+    assert.deepEqual(config.proxy, {
+      hosts: ["kitchen.example.com", "*.kitchen.example.com"],
+      appPort: 3000,
+      sslRedirect: false,
+      forwardHeaders: true,
+      responseTimeout: 10,
+      pathPrefix: ["/api", "/oauth_callback"],
+      healthcheck: { path: "/health", interval: 3, timeout: 3 },
+      buffering: { requests: true, responses: true, maxRequestBody: 40000000, maxResponseBody: 0, memory: 2000000 },
+      image: "basecamp/kamal-proxy:v0.9.2",
+      deployTimeout: 10,
+      drainTimeout: 10,
+    });
+    assert.deepEqual(config.boot, { limit: 2, wait: 10 });
+    assert.deepEqual(config.hooks, { path: "bin/kamal-hooks" });
+    assert.equal(config.retainContainers, 3);
+    assert.equal(config.readinessDelay, 4);
+    assert.deepEqual(config.ssh, { user: "app", port: 2222, publicKey: KEY });
+    const mysql = (config.accessories as Record<string, any>).mysql;
+    // Placed by tag: the hosts carrying "experiments".
+    assert.deepEqual(mysql.hosts, ["web-2", "workers-1"]);
+    assert.deepEqual(mysql.directories, ["mysql-logs:/var/log/mysql", "mysql-data:/var/lib/mysql"]);
+  });
+
+  it("lists each secret once, with the command that sets it and never a value", () => {
+    const dir = copyFixture("single");
+    fs.writeFileSync(
+      path.join(dir, "config", "deploy.yml"),
+      fs
+        .readFileSync(path.join(dir, "config", "deploy.yml"), "utf8")
+        .replace("password:\n    - KAMAL_REGISTRY_PASSWORD", "password: <%= ENV['REGISTRY_TOKEN'] %>"),
+    );
+    const out = cli(dir, ["--stack", "production"], { REGISTRY_TOKEN: "sentinel-token-4711", WEB_HOST: "192.0.2.9" });
+    const written = fs.readFileSync(path.join(dir, "Pulumi.production.yaml"), "utf8");
+    for (const text of [out, written]) {
+      assert.ok(!text.includes("sentinel-token-4711"), "a secret value leaked");
+      assert.ok(text.includes("pulumi config set --secret --path 'berth:secrets.KAMAL_REGISTRY_PASSWORD' <value>"));
+      assert.ok(text.includes("pulumi config set --secret --path 'berth:secrets.RAILS_MASTER_KEY' <value>"));
+    }
+    assert.match(written, /address: 192\.0\.2\.9\n/);
+  });
+
+  it("turns hosts into Hetzner servers with --provision, with DNS for their new addresses", () => {
+    const dir = copyFixture("single");
+    cli(dir, ["--stack", "production", "--provision", "cax21@hel1"], { WEB_HOST: "192.0.2.9" });
+    const file = readStackFile(path.join(dir, "Pulumi.production.yaml"), testSecret);
+    assert.deepEqual(JSON.parse(file.config["berth:hosts"]), { "web-1": { serverType: "cax21", location: "hel1" } });
+    assert.deepEqual(JSON.parse(file.config["berth:dns"]), { zone: "example.com", hosts: ["app.example.com"] });
+    assert.throws(() => cli(dir, ["--stack", "x", "--provision", "cx22@mars"]), /TYPE@LOCATION/);
+  });
+
+  it("moves publicly published accessory ports to the private network, and says so", () => {
+    const result = importFixture("accessories");
+    const acc = result.config.accessories as Record<string, any>;
+    const hosts = result.config.hosts as Record<string, any>;
+    assert.equal(acc.db.port, "5432:5432");
+    assert.equal(hosts["db-1"].privateAddress, "10.0.0.5");
+    assert.equal(acc.redis.port, "127.0.0.1:6379:6379");
+    // A public machine has no known private address: loopback, with the way to open it up.
+    assert.equal(acc["search-engine"].port, "127.0.0.1:7700:7700");
+    assert.ok(
+      result.notes.some((n) => n.startsWith("accessories/db/port: 5432:5432 was published on every interface")),
+    );
+    assert.ok(result.notes.some((n) => n.includes("set berth:hosts.search-engine-1.privateAddress")));
+    assert.deepEqual(acc.db.postgres, {
+      database: "maps_production",
+      user: "maps",
+      passwordSecret: "POSTGRES_PASSWORD",
+      databaseUrl: false,
+    });
+    assert.equal(acc.db.env, undefined);
+    assert.deepEqual(
+      result.secrets.map((s) => s.name),
+      ["KAMAL_REGISTRY_PASSWORD", "RAILS_MASTER_KEY", "POSTGRES_PASSWORD", "SSH_PRIVATE_KEY", "MEILI_MASTER_KEY"],
+    );
+    validateImport(result, "production", path.join(FIXTURES, "accessories"));
+  });
+
+  it("renames Kamal's primary role to web and wraps shell commands", () => {
+    const result = mapKamal(
+      {
+        service: "svc",
+        image: "acme/svc",
+        primary_role: "app",
+        servers: {
+          app: ["192.0.2.1"],
+          job_runner: { hosts: ["192.0.2.2"], cmd: "bin/jobs | tee log" },
+          "Mail.Out": { hosts: ["192.0.2.3"] },
+        },
+      },
+      { version: "v1", publicKey: KEY },
+    );
+    assert.deepEqual(Object.keys(result.config.servers as object), ["web", "job_runner", "mail-out"]);
+    assert.deepEqual(Object.keys(result.config.hosts as object), ["web-1", "job-runner-1", "mail-out-1"]);
+    assert.equal((result.config.servers as any).job_runner.cmd, `sh -c 'bin/jobs | tee log'`);
+    assert.ok(result.notes.includes("servers/Mail.Out: role renamed to mail-out"));
+    validateImport(result, "production", ROOT);
+  });
+});
+
+describe("loading Kamal configuration", () => {
+  it("renders ENV tags from the environment, defaults, or marked placeholders", () => {
+    const placeholders: { value: string; what: string }[] = [];
+    const text = renderErb(
+      `a: <%= ENV["SET"] %>\nb: <%= ENV.fetch('UNSET', "dflt") %>\nc: <%= ENV['UNSET'] %>\nd: <%= 1 + 1 %>\n<%# a comment %>`,
+      "deploy.yml",
+      { SET: "yes" },
+      placeholders,
+    );
+    assert.equal(text, "a: yes\nb: dflt\nc: fill-in-unset\nd: fill-in-erb-1\n");
+    assert.deepEqual(
+      placeholders.map((p) => p.value),
+      ["fill-in-unset", "fill-in-erb-1"],
+    );
+  });
+
+  it("refuses ERB logic it cannot evaluate, with the line", () => {
+    assert.throws(
+      () => renderErb("a: 1\n<% if true %>\nb: 2\n<% end %>", "deploy.yml", {}, []),
+      /deploy\.yml:2: ERB logic \(<% if true %>\) cannot be evaluated/,
+    );
+  });
+
+  it("merges the destination file deeply, arrays replaced, and ignores x- keys", () => {
+    assert.deepEqual(deepMerge({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, e: 2 }), {
+      a: { b: 1, c: [3] },
+      d: 1,
+      e: 2,
+    });
+    const { config } = importFixture("destinations", "staging");
+    assert.deepEqual(config.env, { clear: { APP_ENV: "staging" }, secret: ["SECRET_KEY_BASE"] });
+    assert.deepEqual(config.proxy, {
+      hosts: ["staging.blog.example.org"],
+      appPort: 8080,
+      ssl: true,
+      healthcheck: { path: "/healthz" },
+    });
+    const single = importFixture("single", undefined, { WEB_HOST: "192.0.2.9" });
+    // The x-shared-env anchor reached env through a merge key, and x- keys are not reported.
+    assert.deepEqual((single.config.env as any).clear, {
+      RAILS_LOG_TO_STDOUT: "1",
+      SOLID_QUEUE_IN_PUMA: true,
+      WEB_CONCURRENCY: 2,
+    });
+    assert.ok(!single.unmapped.some((u) => u.key.startsWith("x-")));
+  });
+
+  it("requires the destination Kamal requires, and its file", () => {
+    assert.throws(() => importFixture("destinations"), /require_destination: a destination is required/);
+    assert.throws(
+      () => importFixture("destinations", "qa"),
+      /Configuration file for destination qa not found in .*deploy\.qa\.yml/,
+    );
+  });
+
+  it("rejects invalid configuration with Kamal-style messages carrying the path", () => {
+    const problems = (kamal: Record<string, unknown>) => {
+      try {
+        mapKamal(kamal);
+      } catch (e) {
+        assert.ok(e instanceof KamalConfigError);
+        return e.problems;
+      }
+      assert.fail("expected a KamalConfigError");
+    };
+    assert.deepEqual(
+      problems({
+        service: "s",
+        image: "i",
+        servers: { web: { hosts: ["192.0.2.1"], env: { tags: { a: { X: "1" } } } } },
+        colour: "blue",
+        proxy: { ssl: "yes", healthcheck: { path: "/up", every: 3 } },
+        accessories: { db: { image: "postgres:17" } },
+      }),
+      [
+        "root: unknown key: colour",
+        "servers/web/env: tags are only allowed in the root env",
+        "proxy/ssl: should be a boolean",
+        "proxy/healthcheck: unknown key: every",
+        "accessories/db: missing host, hosts, role, roles, tag or tags",
+      ],
+    );
+    assert.deepEqual(problems({ servers: "192.0.2.1" }), [
+      "service: required",
+      "image: required",
+      "servers: should be an array or a hash",
+    ]);
+  });
+
+  it("refuses to replace different berth settings without --force, and keeps what Pulumi added", () => {
+    const dir = copyFixture("local-registry");
+    const file = path.join(dir, "Pulumi.production.yaml");
+    // What `pulumi stack init` leaves: only the salt. Importing over it needs no --force.
+    fs.writeFileSync(file, "encryptionsalt: v1:c2FsdA==:v1:abc\n");
+    assert.match(cli(dir, ["--stack", "production", "--version", "v1"]), /^Wrote/);
+    assert.match(
+      fs.readFileSync(file, "utf8"),
+      /^encryptionsalt: v1:c2FsdA==:v1:abc\nconfig:\n {2}berth:service: tiny\n/m,
+    );
+    // Secrets and provider credentials set since then survive a forced re-import.
+    const withSecrets = fs
+      .readFileSync(file, "utf8")
+      .replace(
+        "config:\n",
+        "config:\n  hcloud:token:\n    secure: v1:dG9rZW4=\n  berth:secrets:\n    RAILS_MASTER_KEY:\n      secure: v1:a2V5\n",
+      );
+    fs.writeFileSync(file, withSecrets);
+    assert.match(cli(dir, ["--stack", "production", "--version", "v1"]), /^Wrote/);
+    const current = fs.readFileSync(file, "utf8");
+    assert.match(cli(dir, ["--stack", "production", "--version", "v1"]), /^Unchanged/);
+    assert.throws(
+      () => cli(dir, ["--stack", "production", "--version", "v2"]),
+      /already has different berth settings; pass --force/,
+    );
+    assert.equal(fs.readFileSync(file, "utf8"), current);
+    assert.match(cli(dir, ["--stack", "production", "--version", "v2", "--force"]), /^Wrote/);
+    const after = readStackFile(file, testSecret);
+    assert.equal(after.config["berth:version"], "v2");
+    assert.deepEqual(after.secretKeys.sort(), ["berth:secrets", "hcloud:token"]);
+    assert.match(fs.readFileSync(file, "utf8"), /^encryptionsalt: v1:c2FsdA==:v1:abc$/m);
+  });
+});
