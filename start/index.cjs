@@ -28,7 +28,8 @@ function transpile(source, filename) {
   }).code;
 }
 
-function load(module, filename) {
+/** The transpiled code of a .ts file, from the cache or freshly made (and cached). */
+function compiled(filename) {
   const source = fs.readFileSync(filename, "utf8");
   const key = crypto.createHash("sha256").update(settings).update("\0").update(filename).update("\0").update(source);
   const cached = path.join(cacheDir, `${key.digest("hex")}.js`);
@@ -47,10 +48,24 @@ function load(module, filename) {
       // A read-only checkout still runs; it transpiles on every start.
     }
   }
-  module._compile(code, filename);
+  return code;
 }
 
-require.extensions[".ts"] = load;
+// `node start/index.cjs --precompile` (run by `npm install` / `npm ci`) fills the cache with the
+// program's files ahead of time, so even the first preview on a fresh CI runner starts from
+// plain JavaScript.
+if (process.argv.includes("--precompile")) {
+  const files = ["index.ts"];
+  for (const dir of ["config", "components"]) {
+    for (const entry of fs.readdirSync(path.join(root, dir), { recursive: true })) {
+      if (String(entry).endsWith(".ts")) files.push(path.join(dir, String(entry)));
+    }
+  }
+  for (const file of files) compiled(path.join(root, file));
+  return;
+}
+
+require.extensions[".ts"] = (module, filename) => module._compile(compiled(filename), filename);
 // Node's source maps make every captured stack trace cost a source-map lookup, and Pulumi captures
 // one per resource promise: about a fifth of the start-up. Stack traces point at the transpiled
 // code unless BERTH_SOURCE_MAPS=1 asks for the .ts lines.

@@ -46,4 +46,23 @@ describe("start entry", () => {
       fs.rmSync(cache, { recursive: true, force: true });
     }
   });
+
+  it("precompiles the program at install, so the first start transpiles nothing", () => {
+    const cache = fs.mkdtempSync(path.join(os.tmpdir(), "berth-precompiled-"));
+    try {
+      execFileSync(process.execPath, ["start/index.cjs", "--precompile"], {
+        cwd: ROOT,
+        env: { ...process.env, BERTH_CACHE_DIR: cache },
+        timeout: 60_000,
+      });
+      const precompiled = fs.readdirSync(cache).sort();
+      assert.ok(precompiled.length >= 15, `${precompiled.length} files precompiled`);
+      start(cache);
+      assert.deepEqual(fs.readdirSync(cache).sort(), precompiled, "the start found every file in the cache");
+    } finally {
+      fs.rmSync(cache, { recursive: true, force: true });
+    }
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+    assert.equal(pkg.scripts.postinstall, "node start/index.cjs --precompile");
+  });
 });
