@@ -150,7 +150,7 @@ export class Accessory extends pulumi.ComponentResource {
 
       const image = new docker.RemoteImage(
         `${id}-image`,
-        { name: acc.image, keepLocally: true },
+        { name: acc.image, keepLocally: true, triggers: { host: host.generation } },
         { ...child, provider: host.docker, dependsOn: base },
       );
 
@@ -182,7 +182,9 @@ export class Accessory extends pulumi.ComponentResource {
             "berth.accessory": acc.name,
             destination: cfg.stack,
             ...acc.labels,
-          }).map(([label, value]) => ({ label, value })),
+          })
+            .map(([label, value]): docker.types.input.ContainerLabel => ({ label, value }))
+            .concat([{ label: "berth.host-generation", value: host.generation }]),
           networksAdvanced: [{ name: DOCKER_NETWORK, aliases: [acc.container] }],
           ports:
             port && bindIp

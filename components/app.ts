@@ -194,7 +194,7 @@ export class App extends pulumi.ComponentResource {
         const pulled = new docker.RemoteImage(
           `${name}-${hostName}-${vl}-image`,
           // Kept on the host after this version leaves the program: rollbacks need no pull.
-          { name: image, keepLocally: true },
+          { name: image, keepLocally: true, triggers: { host: host.generation } },
           { ...child, provider, dependsOn: [preBoot, host.ready, ...(args.beforeApp?.[hostName] ?? [])] },
         );
         const hostSteps: pulumi.Resource[] = [];
@@ -295,7 +295,9 @@ export class App extends pulumi.ComponentResource {
           destination: cfg.stack,
           "berth.version": cfg.version,
           ...role.labels,
-        }).map(([label, value]) => ({ label, value })),
+        })
+          .map(([label, value]): docker.types.input.ContainerLabel => ({ label, value }))
+          .concat([{ label: "berth.host-generation", value: host.generation }]),
         networksAdvanced: [{ name: DOCKER_NETWORK, aliases: [container] }],
         volumes,
         logDriver: role.logging?.driver,

@@ -61,6 +61,11 @@ export class Host extends pulumi.ComponentResource {
   readonly connection: command.types.input.remote.ConnectionArgs;
   /** Completes once cloud-init finished and Docker answers; containers depend on it. */
   readonly ready: command.remote.Command;
+  /**
+   * Changes when the machine behind the host changes (a replaced server). Containers and image
+   * pulls carry it, so they are created again on a new machine instead of being assumed there.
+   */
+  readonly generation: pulumi.Output<string>;
   /** Volume mounts; accessories that keep data on a volume depend on them. */
   readonly mounts: Record<string, { path: string; volume: hcloud.Volume; command: command.remote.Command }>;
   readonly docker: docker.Provider;
@@ -160,6 +165,7 @@ export class Host extends pulumi.ComponentResource {
       { connection: this.connection, create: readinessScript(name), triggers: [serverId] },
       child,
     );
+    this.generation = this.ready.id;
 
     if (host.kind === "cloud") {
       for (const [volumeName, vol] of Object.entries(host.volumes)) {

@@ -24,7 +24,7 @@ export class Proxy extends pulumi.ComponentResource {
     const provider = args.host.docker;
     const image = new docker.RemoteImage(
       `${name}-image`,
-      { name: args.image, keepLocally: true },
+      { name: args.image, keepLocally: true, triggers: { host: args.host.generation } },
       { parent: this, provider, dependsOn: [args.host.ready] },
     );
     this.container = new docker.Container(
@@ -39,7 +39,10 @@ export class Proxy extends pulumi.ComponentResource {
         ],
         volumes: [{ volumeName: PROXY_VOLUME, containerPath: "/home/kamal-proxy/.config/kamal-proxy" }],
         networksAdvanced: [{ name: DOCKER_NETWORK }],
-        labels: [{ label: "org.opencontainers.image.title", value: "kamal-proxy" }],
+        labels: [
+          { label: "org.opencontainers.image.title", value: "kamal-proxy" },
+          { label: "berth.host-generation", value: args.host.generation },
+        ],
         logDriver: "json-file",
         logOpts: { "max-size": "10m" },
       },

@@ -105,10 +105,9 @@ export function blastRadiusDoc(matrix: MatrixEntry[]): string {
   lines.push(
     "",
     "Provider resources (`provider:docker`) are updated in place when their configuration changes.",
-    "Limits: an update is assumed to keep a resource's outputs; and containers are classified by their",
-    "own inputs, so when a server is replaced the containers its docker provider ran are shown as",
-    "unchanged although the new machine starts without them (berth protects data hosts, so this only",
-    "concerns replaceable hosts, and the readiness gate and commands on the host do re-run).",
+    "Limits: an update is assumed to keep a resource's outputs. A replaced server gets a new readiness",
+    "gate; every image pull and container on the host carries the gate's id (`berth.host-generation`),",
+    "so they are replaced too and the new machine runs them, as the rows above show.",
     "",
   );
   return lines.join("\n");

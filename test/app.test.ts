@@ -91,13 +91,17 @@ describe("app containers", () => {
     }
     assert.ok(web.inputs.envs.includes("RAILS_MASTER_KEY=sentinel-master-key-1"));
     const labels = Object.fromEntries(web.inputs.labels.map((l: any) => [l.label, l.value]));
+    const ready = resources.find((r) => r.name === "web-1-ready")!;
+    assert.ok(web.dependencies.includes(ready.urn), "the container carries its host's readiness gate");
     assert.deepEqual(labels, {
       service: "shop",
       role: "web",
       destination: "production",
       "berth.version": "v42",
+      "berth.host-generation": labels["berth.host-generation"],
       team: "checkout",
     });
+    assert.match(labels["berth.host-generation"], /^\d+$/);
     assert.deepEqual(web.inputs.volumes, [
       { volumeName: "storage", containerPath: "/rails/storage", readOnly: false },
       { hostPath: "/srv/uploads", containerPath: "/rails/public/uploads", readOnly: true },

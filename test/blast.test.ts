@@ -155,6 +155,18 @@ describe("blast radius of the example stacks", () => {
     );
   });
 
+  it("a replaced server gets every image and container of its host again", () => {
+    const rows = entry("move-data-host", "staging").rows;
+    const replaced = (type: string) =>
+      rows.filter((r) => r.resource.type === type && r.outcome === "replace").map((r) => r.resource.name);
+    assert.deepEqual(replaced("docker:index/container:Container").sort(), [
+      "litestream-staging-1",
+      "myapp-web-staging-1-2026.11.1",
+      "staging-1-proxy-container",
+    ]);
+    assert.equal(replaced("docker:index/remoteImage:RemoteImage").length, 3);
+  });
+
   it("a version bump touches no infrastructure: only app images, containers and deploy steps", () => {
     for (const stack of ["production", "staging"]) {
       const rows = touched(entry("version", stack).rows);
