@@ -263,7 +263,7 @@ export class App extends pulumi.ComponentResource {
       beforeSwitch.push(
         new command.remote.Command(
           `${id}-${vl}-assets`,
-          { connection: host.connection, create: assetScript(assetArgs) },
+          { connection: host.connection, create: assetScript(assetArgs), triggers: [host.generation] },
           { ...child, dependsOn: [pulled] },
         ),
       );
@@ -323,6 +323,8 @@ export class App extends pulumi.ComponentResource {
         {
           connection: host.connection,
           create: awaitRunningScript(container, cfg.readinessDelay, Math.max(60, cfg.readinessDelay * 4)),
+          // A container created again (on a replaced server) is waited for again.
+          triggers: [app.id],
         },
         { ...child, dependsOn: [app] },
       );
@@ -332,7 +334,12 @@ export class App extends pulumi.ComponentResource {
     const proxyDeps = proxy ? [proxy.container] : [];
     const switched = new command.remote.Command(
       `${id}-${vl}-switch`,
-      { connection: host.connection, create: proxySwitchScript(service, container, role.proxy) },
+      {
+        connection: host.connection,
+        create: proxySwitchScript(service, container, role.proxy),
+        // A container created again (on a replaced server, whose kamal-proxy starts empty) is routed again.
+        triggers: [app.id],
+      },
       { ...child, dependsOn: [app, ...proxyDeps, ...beforeSwitch] },
     );
     this.switches[`${id}-${vl}-switch`] = switched;

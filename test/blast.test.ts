@@ -165,6 +165,7 @@ describe("blast radius of the example stacks", () => {
       "staging-1-proxy-container",
     ]);
     assert.equal(replaced("docker:index/remoteImage:RemoteImage").length, 3);
+    assert.ok(replaced("command:remote:Command").includes("myapp-web-staging-1-2026.11.1-switch"), "routed again");
   });
 
   it("a version bump touches no infrastructure: only app images, containers and deploy steps", () => {
