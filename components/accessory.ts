@@ -116,7 +116,12 @@ export class Accessory extends pulumi.ComponentResource {
         prepared.push(
           new command.remote.Command(
             `${id}-file${file.target.replace(/[^A-Za-z0-9.]+/g, "-")}`,
-            { connection: host.connection, create: writeFileScript(hostPath, file.mode), stdin: file.content },
+            {
+              connection: host.connection,
+              create: writeFileScript(hostPath, file.mode),
+              // A config file may hold a credential: its text stays a secret in state and previews.
+              stdin: pulumi.secret(file.content),
+            },
             { ...child, dependsOn: base },
           ),
         );

@@ -2,7 +2,7 @@
 // Litestream that the app depends on. They are deployed once and changed only when their own
 // configuration changes, never by an app version bump.
 import { z } from "zod";
-import { commandWords, envSchema, runOptionsSchema, secretName } from "./app";
+import { commandSchema, envSchema, mountSpecSchema, runOptionsSchema, secretName } from "./app";
 
 /**
  * Litestream version whose configuration format berth writes. v0.3.13 reads `/etc/litestream.yml`
@@ -77,13 +77,6 @@ const fileEntry = z.union([
     })
     .refine((f) => (f.source === undefined) !== (f.content === undefined), "set exactly one of source or content"),
 ]);
-
-const mountSpec = z
-  .string()
-  .regex(
-    /^([A-Za-z0-9][A-Za-z0-9_.-]*|\/[^:\s]*):\/[^:\s]*(:(ro|rw))?$/,
-    "must be NAME:/container/path or /host/path:/container/path, optionally with :ro",
-  );
 
 export const postgresSchema = z
   .strictObject({
@@ -181,15 +174,7 @@ export const accessorySchema = z
     host: hostName.optional().describe("The host that runs the accessory (Kamal's host)."),
     hosts: z.array(hostName).min(1).optional().describe("Several hosts that each run the accessory (Kamal's hosts)."),
     roles: z.array(z.string()).min(1).optional().describe("Run on every host of these roles (Kamal's roles)."),
-    cmd: z
-      .string()
-      .min(1)
-      .refine(
-        (c) => commandWords(c) !== undefined,
-        "runs without a shell: for pipes, redirections or ; use sh -c '...'",
-      )
-      .optional()
-      .describe("Command instead of the image's (Kamal's cmd)."),
+    cmd: commandSchema.optional().describe("Command instead of the image's (Kamal's cmd)."),
     port: port.optional(),
     publicPort: z
       .boolean()
@@ -201,13 +186,13 @@ export const accessorySchema = z
       .optional()
       .describe("Files uploaded to the host and mounted into the container (Kamal's files)."),
     directories: z
-      .array(mountSpec)
+      .array(mountSpecSchema)
       .optional()
       .describe(
         "Host directories mounted into the container (Kamal's directories): `data:/var/lib/mysql` keeps `data` in the accessory's directory (on `volume` when set).",
       ),
     volumes: z
-      .array(mountSpec)
+      .array(mountSpecSchema)
       .optional()
       .describe("Docker volumes or host paths mounted into the container (Kamal's volumes)."),
     volume: z

@@ -9,6 +9,20 @@ export function commandWords(cmd: string): string[] | undefined {
   return words.every((w) => typeof w === "string") ? (words as string[]) : undefined;
 }
 
+/** A container command line, split like a shell would split it but never run through one. */
+export const commandSchema = z
+  .string()
+  .min(1)
+  .refine((c) => commandWords(c) !== undefined, "runs without a shell: for pipes, redirections or ; use sh -c '...'");
+
+/** A mount: a named docker volume or a host path, onto a container path. */
+export const mountSpecSchema = z
+  .string()
+  .regex(
+    /^([A-Za-z0-9][A-Za-z0-9_.-]*|\/[^:\s]*):\/[^:\s]*(:(ro|rw))?$/,
+    "must be NAME:/container/path or /host/path:/container/path, optionally with :ro",
+  );
+
 export const secretName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must look like an environment variable name, e.g. DB_PASSWORD");
@@ -319,13 +333,7 @@ export const roleSchema = z
       .array(z.string())
       .min(1, "list at least one host")
       .describe("Names of hosts (keys of berth:hosts) that run this role."),
-    cmd: z
-      .string()
-      .min(1)
-      .refine(
-        (c) => commandWords(c) !== undefined,
-        "runs without a shell: for pipes, redirections or ; use sh -c '...'",
-      )
+    cmd: commandSchema
       .optional()
       .describe("Command the container runs instead of the image's (Kamal's cmd), e.g. bin/jobs."),
     env: envSchema.optional().describe("Environment for this role, merged over berth:env (Kamal's role env)."),

@@ -14,6 +14,7 @@ import {
   envSchema,
   hooksSchema,
   maintenanceSchema,
+  mountSpecSchema,
   ProxyConfig,
   proxySchema,
   registrySchema,
@@ -190,13 +191,6 @@ export type HostConfig = CloudHost | ExistingHost;
 
 const roleName = z.string().regex(/^[a-z][a-z0-9_-]*$/, "must be a lowercase role name such as web or job");
 
-const volumeSpec = z
-  .string()
-  .regex(
-    /^([A-Za-z0-9][A-Za-z0-9_.-]*|\/[^:\s]*):\/[^:\s]*(:(ro|rw))?$/,
-    "must be NAME:/container/path or /host/path:/container/path, optionally with :ro",
-  );
-
 export const stackSchema = z
   .strictObject({
     service: z
@@ -233,7 +227,7 @@ export const stackSchema = z
     registry: registrySchema.optional(),
     builder: builderSchema.optional(),
     volumes: z
-      .array(volumeSpec)
+      .array(mountSpecSchema)
       .optional()
       .describe(
         "Volumes of every app container (Kamal's volumes): `storage:/rails/storage` (a named docker volume, kept across deploys) or `/host/path:/container/path`.",
