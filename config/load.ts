@@ -87,6 +87,8 @@ export function configPath(path: PropertyKey[]): string {
   let out = `${NAMESPACE}:`;
   path.forEach((seg, i) => {
     if (typeof seg === "number") out += `[${seg}]`;
+    // A key with spaces or punctuation is quoted, so the path stays one unambiguous word.
+    else if (!/^[A-Za-z0-9_-]+$/.test(String(seg))) out += `[${JSON.stringify(String(seg))}]`;
     else out += `${i === 0 ? "" : "."}${String(seg)}`;
   });
   return out === `${NAMESPACE}:` ? `${NAMESPACE}:*` : out;

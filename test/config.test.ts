@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError, fromEngineConfig, parseConfig } from "../config/load";
+import { ConfigError, configPath, fromEngineConfig, parseConfig } from "../config/load";
 import { stackConfig } from "./harness";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com";
@@ -172,5 +172,13 @@ describe("configuration", () => {
       c.servers.web.hosts.push("web-9");
     });
     assert.equal(found.length, 3, found.join("\n"));
+  });
+});
+
+describe("config paths", () => {
+  it("quote a key with spaces or punctuation, so a message names one unambiguous path", () => {
+    assert.equal(configPath(["hosts", "web-1", "volumes", 0]), "berth:hosts.web-1.volumes[0]");
+    assert.equal(configPath(["registry", " "]), 'berth:registry[" "]');
+    assert.equal(configPath(["env", "clear", "a.b"]), 'berth:env.clear["a.b"]');
   });
 });
