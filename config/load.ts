@@ -88,7 +88,8 @@ export function configPath(path: PropertyKey[]): string {
   path.forEach((seg, i) => {
     if (typeof seg === "number") out += `[${seg}]`;
     // A key with spaces or punctuation is quoted, so the path stays one unambiguous word.
-    else if (!/^[A-Za-z0-9_-]+$/.test(String(seg))) out += `[${JSON.stringify(String(seg))}]`;
+    else if (!/^[A-Za-z0-9_-]+$/.test(String(seg)))
+      out += `[${JSON.stringify(String(seg)).replace(/\s/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}]`;
     else out += `${i === 0 ? "" : "."}${String(seg)}`;
   });
   return out === `${NAMESPACE}:` ? `${NAMESPACE}:*` : out;
@@ -142,6 +143,14 @@ export function formatIssues(issues: z.core.$ZodIssue[]): string[] {
         const fix = hint ? `did you mean "${hint}"?` : known.length ? `valid keys: ${known.join(", ")}` : "remove it";
         out.push(`${configPath([...issue.path, key])}: unknown key; ${fix}`);
       }
+      continue;
+    }
+    if (issue.code === "invalid_key") {
+      // zod names the key's rule only in the nested issues; say which name broke which rule.
+      const why = issue.issues.map((i) => i.message).join("; ");
+      out.push(
+        `${configPath([...issue.path])}: ${JSON.stringify(String(issue.path.at(-1)))} is not a valid name: ${why}`,
+      );
       continue;
     }
     out.push(`${configPath(issue.path)}: ${issue.message}`);

@@ -178,7 +178,16 @@ describe("configuration", () => {
 describe("config paths", () => {
   it("quote a key with spaces or punctuation, so a message names one unambiguous path", () => {
     assert.equal(configPath(["hosts", "web-1", "volumes", 0]), "berth:hosts.web-1.volumes[0]");
-    assert.equal(configPath(["registry", " "]), 'berth:registry[" "]');
+    assert.equal(configPath(["registry", " "]), 'berth:registry["\\u0020"]');
     assert.equal(configPath(["env", "clear", "a.b"]), 'berth:env.clear["a.b"]');
+    const raw = fromEngineConfig(stackConfig("staging").config);
+    raw.hosts = { "Web 1": { serverType: "cx22", location: "fsn1" } };
+    assert.throws(
+      () => parseConfig(raw, "staging"),
+      (err: ConfigError) =>
+        err.problems.some((p) =>
+          /^berth:hosts\["Web\\u00201"\]: "Web 1" is not a valid name: must be a lowercase host name/.test(p),
+        ),
+    );
   });
 });
