@@ -1,8 +1,10 @@
 // Renders a berth program offline: runs it in Pulumi's mock runtime and records every resource
 // registration with the options that matter (protect, ignoreChanges, dependencies, ...), which
 // plain mocks hide. `berth plan` and the tests share it.
+import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
 import { readStackFile, StackFile } from "../config/load";
 
 const SIG = pulumi.runtime.specialSigKey;
@@ -208,8 +210,24 @@ export function loadStackFile(root: string, stack: string, secretValue: (path: s
 }
 
 /**
- * Runs `<root>/index.ts`, a berth program, under mocks. Project modules under `root` are loaded
- * afresh each time so one process can render several stacks or revisions.
+ * The module Pulumi's launcher loads for the project at `root`: `main` of Pulumi.yaml, else
+ * `main` of package.json, else index.ts. Stack outputs are that module's exports, so a render
+ * that skipped it could pass while a real deploy exports nothing.
+ */
+export function programEntry(root: string): string {
+  const project = parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as { main?: string } | null;
+  let main = project?.main;
+  if (!main) {
+    const pkg = path.join(root, "package.json");
+    main = fs.existsSync(pkg) ? (JSON.parse(fs.readFileSync(pkg, "utf8")) as { main?: string }).main : undefined;
+  }
+  return path.resolve(root, main ?? "index.ts");
+}
+
+/**
+ * Runs the berth program at `root` under mocks, through the entry Pulumi.yaml names. Project
+ * modules under `root` are loaded afresh each time so one process can render several stacks or
+ * revisions.
  */
 export async function runIndex(root: string, stack: string, file: StackFile): Promise<RunResult> {
   const own = path.resolve(__dirname, "..");
@@ -225,7 +243,7 @@ export async function runIndex(root: string, stack: string, file: StackFile): Pr
           continue;
         delete require.cache[key];
       }
-      return require(path.join(root, "index.ts"));
+      return require(programEntry(root));
     },
   });
 }

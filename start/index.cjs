@@ -70,4 +70,6 @@ require.extensions[".ts"] = (module, filename) => module._compile(compiled(filen
 // one per resource promise: about a fifth of the start-up. Stack traces point at the transpiled
 // code unless BERTH_SOURCE_MAPS=1 asks for the .ts lines.
 if (process.env.BERTH_SOURCE_MAPS === "1") process.setSourceMapsEnabled(true);
-require(path.join(root, "index.ts"));
+// Pulumi's launcher (@pulumi/pulumi cmd/run) takes the stack outputs from the exports of the
+// module Pulumi.yaml names, so this entry hands on index.ts's exports unchanged.
+module.exports = require(path.join(root, "index.ts"));

@@ -80,6 +80,7 @@ describe("berth plan --diff", () => {
       "index.ts",
       "config",
       "components",
+      "start",
       "Pulumi.yaml",
       "Pulumi.staging.yaml",
       "Pulumi.production.yaml",

@@ -1,7 +1,11 @@
-// Stack tier: index.ts, the real program, run under mocks with the real example stack files.
+// Stack tier: the real program, loaded through the entry Pulumi.yaml names, run under mocks with
+// the real example stack files.
 import assert from "node:assert/strict";
+import * as path from "node:path";
 import { before, describe, it } from "node:test";
-import { byType, named, Recorded, runIndex, stackConfig } from "./harness";
+import * as pulumi from "@pulumi/pulumi";
+import { programEntry } from "../plan/render";
+import { byType, named, Recorded, ROOT, runIndex, stackConfig } from "./harness";
 
 const T = {
   server: "hcloud:index/server:Server",
@@ -20,6 +24,31 @@ const T = {
 };
 
 const urnOf = (resources: Recorded[], name: string) => named(resources, name).urn;
+
+describe("stack outputs through Pulumi's entry", () => {
+  it("renders through start/index.cjs, whose exports become the stack outputs", async () => {
+    assert.equal(programEntry(ROOT), path.join(ROOT, "start", "index.cjs"));
+    const { exports, outputs } = await runIndex("production", stackConfig("production"));
+    assert.deepEqual(Object.keys(exports).sort(), [
+      "accessories",
+      "databaseUrls",
+      "dnsRecords",
+      "hosts",
+      "loadBalancer",
+      "roles",
+      "service",
+      "stack",
+      "version",
+    ]);
+    assert.equal(outputs.service, "myapp");
+    assert.ok(pulumi.Output.isInstance(exports.databaseUrls));
+    assert.equal(
+      await pulumi.isSecret(exports.databaseUrls),
+      true,
+      "database URLs leave the program as a secret output",
+    );
+  });
+});
 
 describe("staging stack", () => {
   let resources: Recorded[];
