@@ -8,6 +8,7 @@ import { LOCATIONS } from "../config/schema";
 import { KamalConfigError, loadKamal } from "../import/kamal";
 import { mapKamal } from "../import/map";
 import { readExisting, secretCommand, stackFileText, validateImport, wouldOverwrite } from "../import/write";
+import { serverTypeProblem } from "../config/serverTypes";
 
 export interface ImportIO {
   /** Where the report goes (default: stdout). */
@@ -31,9 +32,11 @@ function provision(value: string): { serverType: string; location: string } {
   const m = /^([a-z0-9-]+)@([a-z0-9]+)$/.exec(value);
   if (!m || !(m[2] in LOCATIONS)) {
     throw new InvalidArgumentError(
-      `expected TYPE@LOCATION such as cx22@fsn1 (locations: ${Object.keys(LOCATIONS).join(", ")})`,
+      `expected TYPE@LOCATION such as cx23@fsn1 (locations: ${Object.keys(LOCATIONS).join(", ")})`,
     );
   }
+  const problem = serverTypeProblem(m[1]);
+  if (problem) throw new InvalidArgumentError(problem);
   return { serverType: m[1], location: m[2] };
 }
 
@@ -46,7 +49,7 @@ export function registerImport(program: Command, io: ImportIO = {}): Command {
     .option("-d, --destination <name>", "Kamal destination: merges config/deploy.<name>.yml over the base file")
     .option(
       "--provision <type@location>",
-      "create Hetzner Cloud servers (e.g. cx22@fsn1) instead of using the hosts' addresses",
+      "create Hetzner Cloud servers (e.g. cx23@fsn1) instead of using the hosts' addresses",
       provision,
     )
     .option("--version <tag>", "image tag to deploy (berth:version)")

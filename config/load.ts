@@ -4,7 +4,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
 import { z } from "zod";
-import { accessoryFileSources, closest, DeployConfig, normalize, stackSchema } from "./schema";
+import { closest } from "./closest";
+import { accessoryFileSources, DeployConfig, normalize, stackSchema } from "./schema";
 
 export const NAMESPACE = "berth";
 

@@ -1,8 +1,9 @@
 // The one description of a berth stack's configuration. Validation, the TypeScript types,
 // the JSON Schema for editors (schema/berth.schema.json) and docs/configuration.md all come
 // from here; `npm run schema` regenerates the last two and a test fails when they drift.
-import { closest as levenshteinClosest, distance } from "fastest-levenshtein";
 import { z } from "zod";
+import { closest } from "./closest";
+import { LIST_SERVER_TYPES, serverTypeProblem } from "./serverTypes";
 import {
   aliasesSchema,
   bootSchema,
@@ -90,9 +91,14 @@ const hostInput = z
   .strictObject({
     serverType: z
       .string()
-      .regex(/^[a-z0-9-]+$/, "must be a Hetzner server type such as cx22 or cpx31")
+      .superRefine((type, ctx) => {
+        const problem = serverTypeProblem(type);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      })
       .optional()
-      .describe("Hetzner Cloud server type (cx22, cpx31, cax21, ...). Required for a Hetzner Cloud server."),
+      .describe(
+        `Hetzner Cloud server type (cx23, cpx32, cax21, ccx13, ...). Required for a Hetzner Cloud server; ${LIST_SERVER_TYPES}.`,
+      ),
     location: z
       .enum(locationNames)
       .optional()
@@ -153,7 +159,7 @@ const hostInput = z
       ctx.addIssue({
         code: "custom",
         path: ["serverType"],
-        message: "required: set a Hetzner server type such as cx22, or set `address` to use an existing machine",
+        message: "required: set a Hetzner server type such as cx23, or set `address` to use an existing machine",
       });
     }
     if (host.location === undefined) {
@@ -673,13 +679,6 @@ function resolveProxy(
     deployTimeout: pick("deployTimeout") ?? 30,
     drainTimeout: pick("drainTimeout") ?? 30,
   };
-}
-
-/** The candidate nearest to `name`, if it is near enough to be a plausible typo. */
-export function closest(name: string, candidates: string[]): string | undefined {
-  if (candidates.length === 0) return undefined;
-  const best = levenshteinClosest(name, candidates);
-  return distance(name, best) <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }
 
 function cidrContains(outer: string, inner: string): boolean {

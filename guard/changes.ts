@@ -39,7 +39,7 @@ export const CHANGES: ConfigChange[] = [
     title: "add a host to the web role",
     apply: (stack, c) => {
       const name = stack === "production" ? "web-3" : "staging-2";
-      c["berth:hosts"][name] = { serverType: "cx22", location: "fsn1" };
+      c["berth:hosts"][name] = { serverType: "cx23", location: "fsn1" };
       c["berth:servers"].web.hosts.push(name);
       return true;
     },
@@ -58,7 +58,7 @@ export const CHANGES: ConfigChange[] = [
   {
     id: "server-type",
     title: "resize the data host (server type)",
-    apply: (stack, c) => ((c["berth:hosts"][DATA_HOST[stack]].serverType = "cx42"), true),
+    apply: (stack, c) => ((c["berth:hosts"][DATA_HOST[stack]].serverType = "cx43"), true),
   },
   {
     id: "bootstrap",

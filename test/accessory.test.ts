@@ -21,8 +21,8 @@ function baseConfig(): Record<string, any> {
     image: "ghcr.io/acme/shop",
     version: "v1",
     hosts: {
-      "web-1": { serverType: "cx22", location: "fsn1" },
-      "db-1": { serverType: "cx32", location: "fsn1", privateIp: "10.0.1.10", volumes: { pgdata: { size: 20 } } },
+      "web-1": { serverType: "cx23", location: "fsn1" },
+      "db-1": { serverType: "cx33", location: "fsn1", privateIp: "10.0.1.10", volumes: { pgdata: { size: 20 } } },
     },
     servers: { web: { hosts: ["web-1"] } },
     volumes: ["storage:/rails/storage"],
@@ -398,8 +398,8 @@ describe("the README's accessory examples", () => {
         const name = key.replace(/^berth:/, "");
         raw[name] = name === "hosts" ? { ...raw.hosts, ...value } : value;
       }
-      raw.hosts["web-1"] ??= { serverType: "cx22", location: "fsn1" };
-      raw.hosts["staging-1"] = { serverType: "cx22", location: "fsn1" };
+      raw.hosts["web-1"] ??= { serverType: "cx23", location: "fsn1" };
+      raw.hosts["staging-1"] = { serverType: "cx23", location: "fsn1" };
       raw.servers.web.hosts = ["web-1", "staging-1"];
       raw.dns = { zone: "example.com", hosts: ["example.com"] };
       raw.secrets = Object.fromEntries(

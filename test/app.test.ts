@@ -16,8 +16,8 @@ function baseConfig(): Record<string, any> {
     image: "ghcr.io/acme/shop",
     version: "v42",
     hosts: {
-      "web-1": { serverType: "cx22", location: "fsn1" },
-      "job-1": { serverType: "cx22", location: "fsn1" },
+      "web-1": { serverType: "cx23", location: "fsn1" },
+      "job-1": { serverType: "cx23", location: "fsn1" },
     },
     servers: {
       web: {
@@ -315,7 +315,7 @@ describe("hooks and rolling boots", () => {
   });
 
   const twoWeb = (c: Record<string, any>) => {
-    c.hosts["web-2"] = { serverType: "cx22", location: "fsn1" };
+    c.hosts["web-2"] = { serverType: "cx23", location: "fsn1" };
     c.servers.web.hosts = ["web-1", "web-2"];
   };
 
@@ -379,7 +379,7 @@ describe("configuration of the app", () => {
   };
   it("rejects ssl on a role with several hosts", () => {
     const p = problems((c) => {
-      c.hosts["web-2"] = { serverType: "cx22", location: "fsn1" };
+      c.hosts["web-2"] = { serverType: "cx23", location: "fsn1" };
       c.servers.web.hosts.push("web-2");
       c.proxy = { ssl: true };
     });

@@ -41,10 +41,10 @@ function resource(over: Partial<RenderedResource> & { name: string }): RenderedR
 
 describe("classifying a change", () => {
   it("tells an in-place update from a replacement by the provider's replace-forcing inputs", () => {
-    const before = [resource({ name: "s", inputs: { serverType: "cx22", location: "fsn1" } })];
-    const resized = classify(before, [resource({ name: "s", inputs: { serverType: "cx32", location: "fsn1" } })]);
+    const before = [resource({ name: "s", inputs: { serverType: "cx23", location: "fsn1" } })];
+    const resized = classify(before, [resource({ name: "s", inputs: { serverType: "cx33", location: "fsn1" } })]);
     assert.equal(resized[0].outcome, "update");
-    const moved = classify(before, [resource({ name: "s", inputs: { serverType: "cx22", location: "nbg1" } })]);
+    const moved = classify(before, [resource({ name: "s", inputs: { serverType: "cx23", location: "nbg1" } })]);
     assert.equal(moved[0].outcome, "replace");
   });
 

@@ -11,7 +11,7 @@ function base(): Record<string, any> {
     service: "shop",
     image: "ghcr.io/acme/shop",
     version: "1.10",
-    hosts: { "web-1": { serverType: "cx22", location: "fsn1" } },
+    hosts: { "web-1": { serverType: "cx23", location: "fsn1" } },
     servers: { web: { hosts: ["web-1"] } },
     ssh: { publicKey: KEY },
   };
@@ -85,8 +85,23 @@ describe("configuration", () => {
   const mistakes: [string, (c: Record<string, any>) => void, RegExp][] = [
     ["missing server type", (c) => delete c.hosts["web-1"].serverType, /^berth:hosts\.web-1\.serverType: required/],
     [
+      "server type Hetzner retired",
+      (c) => (c.hosts["web-1"].serverType = "cx22"),
+      /^berth:hosts\.web-1\.serverType: cx22 was retired by Hetzner and can no longer be ordered: use cx23$/,
+    ],
+    [
+      "mistyped server type",
+      (c) => (c.hosts["web-1"].serverType = "cx34"),
+      /^berth:hosts\.web-1\.serverType: cx34 is not a Hetzner Cloud server type; did you mean cx33\? Current types: cx23, /,
+    ],
+    [
+      "server type that does not exist",
+      (c) => (c.hosts["web-1"].serverType = "cx9000"),
+      /^berth:hosts\.web-1\.serverType: cx9000 is not a Hetzner Cloud server type\. Current types: .*, ccx63 \(`hcloud server-type list` shows the types your project can order\)$/,
+    ],
+    [
       "misspelt host key",
-      (c) => (c.hosts["web-1"].sevrerType = "cx22"),
+      (c) => (c.hosts["web-1"].sevrerType = "cx23"),
       /^berth:hosts\.web-1\.sevrerType: unknown key; did you mean "serverType"\?/,
     ],
     ["misspelt top-level key", (c) => (c.hsots = {}), /^berth:hsots: unknown key; did you mean "hosts"\?/],
@@ -134,12 +149,12 @@ describe("configuration", () => {
     ],
     [
       "several web hosts without dns",
-      (c) => ((c.hosts["web-2"] = { serverType: "cx22", location: "fsn1" }), c.servers.web.hosts.push("web-2")),
+      (c) => ((c.hosts["web-2"] = { serverType: "cx23", location: "fsn1" }), c.servers.web.hosts.push("web-2")),
       /^berth:dns: required when the web role has several hosts/,
     ],
     [
       "locations in two network zones",
-      (c) => (c.hosts["web-2"] = { serverType: "cx22", location: "ash" }),
+      (c) => (c.hosts["web-2"] = { serverType: "cx23", location: "ash" }),
       /^berth:hosts: Hetzner Cloud hosts span network zones eu-central, us-east/,
     ],
     [
@@ -181,7 +196,7 @@ describe("config paths", () => {
     assert.equal(configPath(["registry", " "]), 'berth:registry["\\u0020"]');
     assert.equal(configPath(["env", "clear", "a.b"]), 'berth:env.clear["a.b"]');
     const raw = fromEngineConfig(stackConfig("staging").config);
-    raw.hosts = { "Web 1": { serverType: "cx22", location: "fsn1" } };
+    raw.hosts = { "Web 1": { serverType: "cx23", location: "fsn1" } };
     assert.throws(
       () => parseConfig(raw, "staging"),
       (err: ConfigError) =>

@@ -164,7 +164,7 @@ describe("fuzzing generated valid configs", () => {
   const config = fc.uniqueArray(hostName, { minLength: 1, maxLength: 5 }).chain((hosts) =>
     fc.record({
       hosts: fc.constant(hosts),
-      types: fc.array(fc.constantFrom("cx22", "cx32", "cpx31", "cax21"), {
+      types: fc.array(fc.constantFrom("cx23", "cx33", "cpx32", "cax21"), {
         minLength: hosts.length,
         maxLength: hosts.length,
       }),

@@ -83,7 +83,7 @@ describe("existing machines", () => {
 describe("hosts and DNS options", () => {
   it("creates a protected zone when asked, and records wait for it", async () => {
     const { resources } = await render({
-      hosts: { "web-1": { serverType: "cx22", location: "hel1" } },
+      hosts: { "web-1": { serverType: "cx23", location: "hel1" } },
       servers: { web: { hosts: ["web-1"] } },
       dns: { zone: "example.com", createZone: true, ttl: 600, hosts: ["example.com"] },
     });
@@ -101,7 +101,7 @@ describe("hosts and DNS options", () => {
 
   it("uses a private key from the secrets for berth's SSH steps, kept secret", async () => {
     const { resources } = await render({
-      hosts: { "web-1": { serverType: "cx22", location: "fsn1" } },
+      hosts: { "web-1": { serverType: "cx23", location: "fsn1" } },
       servers: { web: { hosts: ["web-1"] } },
       ssh: { publicKey: KEY, user: "deploy", port: 2222, privateKeySecret: "SSH_KEY" },
       secrets: { SSH_KEY: "-----BEGIN OPENSSH PRIVATE KEY-----sentinel" },
@@ -123,7 +123,7 @@ describe("hosts and DNS options", () => {
     const { resources } = await render({
       hosts: {
         "db-1": {
-          serverType: "cx22",
+          serverType: "cx23",
           location: "fsn1",
           volumes: { pgdata: { size: 20, format: "xfs", mountPath: "/srv/pg" } },
         },

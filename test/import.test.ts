@@ -112,7 +112,7 @@ const CORPUS: {
   {
     name: "local-registry",
     stack: "production",
-    args: ["--provision", "cx22@fsn1", "--version", "v1"],
+    args: ["--provision", "cx23@fsn1", "--version", "v1"],
     containers: ["kamal-proxy", "tiny-web-production-v1"],
   },
   {
@@ -279,7 +279,11 @@ describe("mapping Kamal keys", () => {
     const file = readStackFile(path.join(dir, "Pulumi.production.yaml"), testSecret);
     assert.deepEqual(JSON.parse(file.config["berth:hosts"]), { "web-1": { serverType: "cax21", location: "hel1" } });
     assert.deepEqual(JSON.parse(file.config["berth:dns"]), { zone: "example.com", hosts: ["app.example.com"] });
-    assert.throws(() => cli(dir, ["--stack", "x", "--provision", "cx22@mars"]), /TYPE@LOCATION/);
+    assert.throws(() => cli(dir, ["--stack", "x", "--provision", "cx23@mars"]), /TYPE@LOCATION/);
+    assert.throws(
+      () => cli(dir, ["--stack", "x", "--provision", "cx22@fsn1"]),
+      /cx22 was retired by Hetzner.*use cx23/,
+    );
   });
 
   it("moves publicly published accessory ports to the private network, and says so", () => {

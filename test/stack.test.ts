@@ -63,7 +63,7 @@ describe("staging stack", () => {
     assert.equal(byType(resources, T.primaryIp).length, 2);
     assert.equal(byType(resources, T.lb).length, 0);
     const server = named(resources, "staging-1-server");
-    assert.equal(server.inputs.serverType, "cx22");
+    assert.equal(server.inputs.serverType, "cx23");
     assert.equal(server.inputs.location, "fsn1");
     assert.match(server.inputs.userData, /^#cloud-config\n/);
   });

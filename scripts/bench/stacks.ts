@@ -14,7 +14,7 @@ export const SECTIONS: Record<string, (c: Config, hosts: string[]) => void> = {
       hosts.map((h, i) => [
         h,
         {
-          serverType: i % 10 === 9 ? "cx32" : "cx22",
+          serverType: i % 10 === 9 ? "cx33" : "cx23",
           location: ["fsn1", "nbg1", "hel1"][i % 3],
           // Every tenth host keeps data on its own volume.
           ...(i % 10 === 9 ? { stateful: true, volumes: { data: { size: 20 } } } : {}),
