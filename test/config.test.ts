@@ -95,6 +95,11 @@ describe("configuration", () => {
       /^berth:hosts\.web-1\.serverType: cx34 is not a Hetzner Cloud server type; did you mean cx33\? Current types: cx23, /,
     ],
     [
+      "empty server type",
+      (c) => (c.hosts["web-1"].serverType = ""),
+      /^berth:hosts\.web-1\.serverType: must name a Hetzner server type such as cx23 \(`hcloud server-type list`/,
+    ],
+    [
       "server type that does not exist",
       (c) => (c.hosts["web-1"].serverType = "cx9000"),
       /^berth:hosts\.web-1\.serverType: cx9000 is not a Hetzner Cloud server type\. Current types: .*, ccx63 \(`hcloud server-type list` shows the types your project can order\)$/,
