@@ -6,7 +6,7 @@
 // or protected is replaced or deleted, data directories are on their volume when a container starts,
 // and an app starts only with credentials its database accepts. The rules are in guard/engine.ts.
 import { Recorded } from "../plan/render";
-import { classify, Classified, pathMatches } from "./blast";
+import { changedPaths, classify, Classified, pathMatches } from "./blast";
 import { dockerHost, containerSpec, ContainerSpec, mountPaths } from "./effects";
 import { deletesFirst, forcesReplacement } from "./engine";
 import * as world from "./world";
@@ -382,7 +382,8 @@ export function volatileInputs(a: Recorded[], b: Recorded[]): Map<string, string
   const other = new Map(b.map((r) => [r.urn, r]));
   for (const r of a) {
     const o = other.get(r.urn);
-    if (o && JSON.stringify(o.inputs) !== JSON.stringify(r.inputs)) out.set(r.urn, Object.keys(r.inputs));
+    const paths = o ? changedPaths(o.inputs, r.inputs) : [];
+    if (paths.length) out.set(r.urn, paths);
   }
   return out;
 }

@@ -574,6 +574,22 @@ describe("lifecycle: engine rules on small programs", () => {
     );
   });
 
+  it("an input the program computes anew on every run changes on every update, though one render is reused", () => {
+    const w = emptyWorld();
+    const step = (stamp: string) =>
+      res("assert", COMMAND, { create: "x", triggers: [stamp] }, { replaceOnChanges: ["triggers[*]"] });
+    const changed = volatileInputs([step("1")], [step("2")]);
+    assert.deepEqual([...changed.values()], [["triggers[0]"]]);
+    const first = update(w, "t", [], [res("h", "command:local:Command", { create: "x" })]);
+    const program = [res("h", "command:local:Command", { create: "x" }), step("1")];
+    const second = update(w, "t", first.state, program);
+    assert.deepEqual(ops(planUpdate(second.state, program)), []);
+    assert.deepEqual(ops(planUpdate(second.state, program, { changed })), [
+      "create-replacement assert",
+      "delete-replaced assert",
+    ]);
+  });
+
   it("a command whose create fails is not in state; the next update creates it again", () => {
     const w = emptyWorld();
     const cmd = res("c", "command:local:Command", { create: "x" });
