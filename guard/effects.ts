@@ -64,9 +64,12 @@ export function mountPaths(script: string, where: string): string[] {
   return paths;
 }
 
-/** A step that sets a Postgres role's password in the running database; which container it runs in. */
+/**
+ * A step that sets a Postgres role's password in the running database (`ALTER ROLE ... PASSWORD`,
+ * or psql's `\password`); which container it runs in. The new password is the first line of its stdin.
+ */
 export function passwordChange(script: string): { container?: string } | undefined {
-  if (!/ALTER\s+(ROLE|USER)\b[\s\S]*PASSWORD/i.test(script)) return undefined;
+  if (!/ALTER\s+(ROLE|USER)\b[\s\S]*PASSWORD/i.test(script) && !/\\password\b/.test(script)) return undefined;
   for (const words of shellWords(script)) {
     const i = words.findIndex((w, j) => w === "exec" && words[j - 1] === "docker");
     if (i < 0) continue;
@@ -152,16 +155,28 @@ export function containerSpec(inputs: Record<string, any>): ContainerSpec {
   return { name: String(inputs.name ?? ""), env, binds, ports: inputs.ports ?? [] };
 }
 
-/** Where a Postgres container keeps its data, when it is one (it sets POSTGRES_PASSWORD). */
+/**
+ * Where a Postgres container keeps its data, and where its initial password comes from: its
+ * POSTGRES_PASSWORD, or the file POSTGRES_PASSWORD_FILE names (a bind-mounted host file).
+ */
 export function postgresData(
   spec: ContainerSpec,
-): { bind?: ContainerSpec["binds"][number]; password: string; user: string } | undefined {
-  if (spec.env.POSTGRES_PASSWORD === undefined) return undefined;
+): { bind?: ContainerSpec["binds"][number]; password?: string; passwordFile?: string; user: string } | undefined {
+  const file = spec.env.POSTGRES_PASSWORD_FILE;
+  if (spec.env.POSTGRES_PASSWORD === undefined && file === undefined) return undefined;
   const dataDir = spec.env.PGDATA ?? "/var/lib/postgresql/data";
   const bind = spec.binds
     .filter((b) => under(dataDir, b.containerPath))
     .sort((a, b) => b.containerPath.length - a.containerPath.length)[0];
-  return { bind, password: spec.env.POSTGRES_PASSWORD, user: spec.env.POSTGRES_USER ?? "postgres" };
+  const passwordFile = file === undefined ? undefined : spec.binds.find((b) => b.containerPath === file)?.hostPath;
+  return { bind, password: spec.env.POSTGRES_PASSWORD, passwordFile, user: spec.env.POSTGRES_USER ?? "postgres" };
+}
+
+/** A file a step writes from its stdin (berth's write-file script: `target=<path>`, then `cat >`). */
+export function fileWrite(script: string): string | undefined {
+  if (!/\bcat\s*>/.test(script)) return undefined;
+  const m = /^\s*target=(['"]?)([^'"\s]+)\1\s*$/m.exec(script);
+  return m?.[2];
 }
 
 /** The database an app container connects to, from its DATABASE_URL. */

@@ -9,6 +9,7 @@ import {
   containerSpec,
   databaseTarget,
   dockerHost,
+  fileWrite,
   keyMaterial,
   mountPaths,
   passwordChange,
@@ -60,7 +61,8 @@ export interface Machine {
 
 export interface Database {
   user: string;
-  password: string;
+  /** Unknown when the database was initialised without its password file. */
+  password?: string;
 }
 
 export interface World {
@@ -75,6 +77,8 @@ export interface World {
   knownHosts: Map<string, string>;
   /** Data directories holding a database: key -> its role and password. */
   databases: Map<string, Database>;
+  /** Files steps wrote from their stdin: key (on a volume, or a machine's disk) -> content. */
+  files: Map<string, string>;
 }
 
 export function emptyWorld(): World {
@@ -86,6 +90,7 @@ export function emptyWorld(): World {
     volumeServer: new Map(),
     knownHosts: new Map(),
     databases: new Map(),
+    files: new Map(),
   };
 }
 
@@ -377,13 +382,20 @@ function startContainer(world: World, ctx: Context, s: Subject, where: Where, id
   }
   const running: RunningContainer = { instance: id, spec };
   const pg = postgresData(spec);
+  if (pg?.passwordFile && !world.files.has(dataKey(m, pg.passwordFile)))
+    ctx.violation(
+      "data",
+      `${s.name}: starts on ${m.label} without its password file ${pg.passwordFile}, never written on that machine`,
+      { host: m.label },
+    );
   if (pg) {
     running.data = pg.bind?.hostPath
       ? dataKey(m, pg.bind.hostPath)
       : pg.bind?.volumeName
         ? `docker-volume:${m.id}:${pg.bind.volumeName}`
         : `container:${id}`;
-    if (!world.databases.has(running.data)) world.databases.set(running.data, { user: pg.user, password: pg.password });
+    const password = pg.password ?? (pg.passwordFile ? world.files.get(dataKey(m, pg.passwordFile)) : undefined);
+    if (!world.databases.has(running.data)) world.databases.set(running.data, { user: pg.user, password });
   }
   const db = databaseTarget(spec);
   if (db) {
@@ -444,15 +456,19 @@ function runScript(world: World, ctx: Context, s: Subject, where: Where, script:
       );
     m.routes.set(action.service, action.target);
   }
+  const written = fileWrite(script);
+  if (written) world.files.set(dataKey(m, written), String(s.inputs.stdin ?? ""));
   const change = passwordChange(script);
   if (change) {
     const db = [...m.containers.values()].find(
       (c) => c.data && (!change.container || c.spec.name === change.container),
     );
     if (!db) throw new StepFailure(`${s.name}: no database container ${change.container ?? ""} runs on ${m.label}`);
+    const stdin = s.inputs.stdin === undefined ? undefined : String(s.inputs.stdin).split("\n")[0];
     const goal = ctx.goalContainer(where.address, db.spec.name);
-    const pg = goal && postgresData(goal);
-    if (pg) world.databases.set(db.data!, { user: pg.user, password: pg.password });
+    const password = stdin ?? (goal && postgresData(goal)?.password);
+    const current = world.databases.get(db.data!);
+    if (current) world.databases.set(db.data!, { ...current, password });
   }
 }
 

@@ -22,7 +22,7 @@ import {
   volatileInputs,
   World,
 } from "../guard/lifecycle";
-import { mountPaths, passwordChange, proxyActions } from "../guard/effects";
+import { fileWrite, mountPaths, passwordChange, proxyActions } from "../guard/effects";
 import { Recorded, runIndex, stackConfig } from "./harness";
 
 type Change = (c: Record<string, any>) => void;
@@ -85,6 +85,15 @@ function assertClean(...results: UpdateResult[]): void {
   assert.deepEqual(problems(results), [], "the invariants hold at every step and every update completes");
 }
 
+/** The database accepts the password the stack's config holds now. */
+function assertDatabasePassword(w: World, stack: string, change?: Change): void {
+  const password = JSON.parse(stackConfig(stack, change).config["berth:secrets"]).POSTGRES_PASSWORD;
+  if (password === undefined) return;
+  const databases = [...w.databases.values()];
+  assert.equal(databases.length, 1, "one database");
+  assert.equal(databases[0].password, password, "the database accepts the configured password");
+}
+
 const failAt = (match: (s: Step) => boolean) => (s: Step) => (match(s) ? INJECTED : undefined);
 const named = (name: string, op?: string) => (s: Step) => s.name === name && (!op || s.op === op);
 
@@ -114,6 +123,7 @@ describe("lifecycle: first deploy and version bumps", () => {
       const r = p.up(stack, await base(stack));
       assertClean(r);
       assert.ok(r.steps.every((s) => s.op === "create"));
+      assertDatabasePassword(p.world, stack);
       const routes = served(p.world);
       assert.ok(routes.length >= 1);
       for (const route of routes) {
@@ -166,6 +176,7 @@ describe("lifecycle: changes to what app containers run", () => {
       p.up(stack, await render(stack, title, change));
       assertClean(...p.history);
       for (const route of served(p.world)) assert.ok(route.running, `${route.host} serves ${route.target}`);
+      assertDatabasePassword(p.world, stack, change);
     });
   }
 });
@@ -626,6 +637,10 @@ describe("lifecycle: reading what scripts do", () => {
     assert.deepEqual(passwordChange(`docker exec -i myapp-db psql -c "ALTER ROLE app PASSWORD :'pw'"`), {
       container: "myapp-db",
     });
+    assert.deepEqual(passwordChange("docker exec -i 'myapp-db' psql -X -c '\\password myapp'"), {
+      container: "myapp-db",
+    });
     assert.equal(passwordChange("docker exec myapp-db pg_dump"), undefined);
+    assert.equal(fileWrite("target='/srv/files/pw'\nas_root sh -c 'cat > \"$1.tmp\"' sh \"$target\""), "/srv/files/pw");
   });
 });
