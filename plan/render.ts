@@ -24,6 +24,8 @@ export interface Recorded {
   ignoreChanges: string[];
   retainOnDelete: boolean;
   deleteBeforeReplace: boolean;
+  /** Whether the program set deleteBeforeReplace at all: set to false, it overrides the provider's choice. */
+  deleteBeforeReplaceDefined: boolean;
   replaceOnChanges: string[];
   /** URNs this resource depends on, explicitly or through its inputs. */
   dependencies: string[];
@@ -127,6 +129,7 @@ export async function run(opts: {
       ignoreChanges: req.getIgnorechangesList(),
       retainOnDelete: req.getRetainondelete() ?? false,
       deleteBeforeReplace: req.getDeletebeforereplace(),
+      deleteBeforeReplaceDefined: req.getDeletebeforereplacedefined(),
       replaceOnChanges: req.getReplaceonchangesList(),
       dependencies: [...deps],
       propertyDependencies,
