@@ -69,5 +69,7 @@ export function serverTypeProblem(type: string): string | undefined {
   const successor = RETIRED_SERVER_TYPES[type];
   if (successor) return `${type} was retired by Hetzner and can no longer be ordered: use ${successor}`;
   const near = closest(type, [...SERVER_TYPES]);
-  return `${type} is not a Hetzner Cloud server type${near ? `; did you mean ${near}?` : "."} Current types: ${SERVER_TYPES.join(", ")} (${LIST_SERVER_TYPES})`;
+  // An empty or blank value is quoted, so the message still reads "path: value ...".
+  const shown = /^\S+$/.test(type) ? type : JSON.stringify(type);
+  return `${shown} is not a Hetzner Cloud server type${near ? `; did you mean ${near}?` : "."} Current types: ${SERVER_TYPES.join(", ")} (${LIST_SERVER_TYPES})`;
 }
