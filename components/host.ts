@@ -5,7 +5,7 @@ import * as docker from "@pulumi/docker";
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
 import { HostConfig } from "../config/schema";
-import { cloudInit, mountScript, readinessScript } from "./bootstrap";
+import { cloudInit, hetznerVolumeDevice, mountScript, readinessScript } from "./bootstrap";
 import { Platform } from "./platform";
 
 export interface SshSettings {
@@ -192,8 +192,17 @@ export class Host extends pulumi.ComponentResource {
           {
             connection: this.connection,
             create: volume.id.apply((volumeId) =>
-              mountScript({ host: name, volume: volumeName, volumeId, format: vol.format, mountPath: vol.mountPath }),
+              mountScript({
+                host: name,
+                volume: volumeName,
+                device: hetznerVolumeDevice(volumeId),
+                format: vol.format,
+                mountPath: vol.mountPath,
+              }),
             ),
+            // A replaced server is a new machine: mount again there, before any container uses the path.
+            triggers: [this.ready.id],
+            addPreviousOutputInEnv: false,
           },
           { ...child, dependsOn: [attachment, this.ready] },
         );

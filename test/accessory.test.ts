@@ -150,7 +150,7 @@ describe("postgis accessory", () => {
 
   it("backs up with pg_dump before the new version's containers start, on every deploy", () => {
     const backup = named(resources, "shop-db-db-1-backup");
-    assert.match(backup.inputs.create, /docker exec shop-db pg_dump -U shop -Fc shop/);
+    assert.match(backup.inputs.create, /docker exec "\$1" pg_dump -U "\$2" -Fc "\$3" > "\$4.tmp"' sh shop-db shop shop "\$out"/);
     assert.match(backup.inputs.create, /\/mnt\/berth\/pgdata\/shop-db\/backups/);
     assert.match(backup.inputs.create, /tail -n \+4/, "keeps 3");
     assert.deepEqual(backup.inputs.triggers, ["v1"]);
