@@ -5,7 +5,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
-import { LITESTREAM_VERSION } from "../config/accessory";
+import { LITESTREAM_VERSION, POSTGRES_PASSWORD_FILE } from "../config/accessory";
 import { Accessory as AccessoryConfig, DeployConfig } from "../config/schema";
 import { Secrets } from "../config/stack";
 import { containerOptionInputs, containerVolume, homeDirectory } from "./app";
@@ -17,6 +17,8 @@ import {
   LITESTREAM_DATA,
   litestreamRestoreScript,
   postgresExtensionsScript,
+  postgresPasswordScript,
+  postgresPasswordStdin,
   writeFileScript,
 } from "./commands";
 import { Host } from "./host";
@@ -75,6 +77,8 @@ export class Accessory extends pulumi.ComponentResource {
   readonly restores: Record<string, command.remote.Command> = {};
   /** Postgres: the connection URL for the app, a secret. */
   readonly databaseUrl?: pulumi.Output<string>;
+  /** Postgres: the address apps reach the database at (the URL's host). */
+  readonly databaseHost?: pulumi.Output<string>;
   readonly outputs: AccessoryOutputs;
 
   constructor(name: string, args: AccessoryArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -128,6 +132,25 @@ export class Accessory extends pulumi.ComponentResource {
         fileMounts.push({ hostPath, containerPath: file.target, readOnly: true });
       });
 
+      const pg = acc.postgres;
+      const password = pg ? args.secrets.get(pg.passwordSecret) : undefined;
+      if (password) {
+        // Read by the image only to initialise an empty data directory (POSTGRES_PASSWORD_FILE).
+        const hostPath = `${dir}/files${POSTGRES_PASSWORD_FILE}`;
+        prepared.push(
+          new command.remote.Command(
+            `${id}-password-file`,
+            {
+              connection: host.connection,
+              create: writeFileScript(hostPath, "0600"),
+              stdin: password,
+            },
+            { ...child, dependsOn: base },
+          ),
+        );
+        fileMounts.push({ hostPath, containerPath: POSTGRES_PASSWORD_FILE, readOnly: true });
+      }
+
       if (acc.litestream?.restore) {
         const ls = acc.litestream;
         const configFile = prepared[prepared.length - 1];
@@ -168,7 +191,6 @@ export class Accessory extends pulumi.ComponentResource {
             : port.bind === "loopback"
               ? pulumi.output("127.0.0.1")
               : pulumi.output(port.bind);
-      const pg = acc.postgres;
       const container = new docker.Container(
         id,
         {
@@ -235,6 +257,20 @@ export class Accessory extends pulumi.ComponentResource {
         },
         { ...child, dependsOn: [container] },
       );
+      if (pg && password) {
+        // The image set the password only when it created the database: a new one (a rotation)
+        // is set in the running database here, before any app container gets the new URL.
+        ready = new command.remote.Command(
+          `${id}-password`,
+          {
+            connection: host.connection,
+            create: postgresPasswordScript(acc.container, pg.user, pg.database),
+            stdin: password.apply(postgresPasswordStdin),
+            triggers: [container.id],
+          },
+          { ...child, dependsOn: [ready] },
+        );
+      }
       if (pg && pg.extensions.length > 0) {
         ready = new command.remote.Command(
           `${id}-extensions`,
@@ -256,6 +292,7 @@ export class Accessory extends pulumi.ComponentResource {
       const local = [...appHosts].every((h) => h === dbHost.name);
       const address = local ? pulumi.output(acc.container) : dbHost.privateIp;
       const port = local ? (acc.port?.containerPort ?? 5432) : acc.port!.hostPort;
+      this.databaseHost = address;
       this.databaseUrl = pulumi.secret(
         pulumi
           .all([address, args.secrets.get(pg.passwordSecret)])

@@ -134,6 +134,7 @@ export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
   for (const a of Object.values(accessories)) {
     const acc = a.config;
     if (a.databaseUrl && acc.postgres?.databaseUrl) extraEnv[acc.postgres.databaseUrl] = a.databaseUrl;
+    if (a.databaseHost && acc.postgres?.databaseHost) extraEnv[acc.postgres.databaseHost] = a.databaseHost;
     for (const [host, restore] of Object.entries(a.restores)) (beforeApp[host] ??= []).push(restore);
     if (!acc.backup?.beforeDeploy) continue;
     for (const host of acc.hosts) {

@@ -30,6 +30,7 @@ import {
   AccessoryPort,
   LITESTREAM_IMAGE,
   parsePort,
+  POSTGRES_PASSWORD_FILE,
   privateAddress,
 } from "./accessory";
 
@@ -913,7 +914,9 @@ function normalizeAccessory(
   if (pg) {
     env.clear.POSTGRES_DB = pg.database;
     env.clear.POSTGRES_USER = pg.user;
-    env.secret.POSTGRES_PASSWORD = pg.passwordSecret;
+    // The password comes from a file berth writes, so rotating it changes no container input: a
+    // running database gets it through psql instead (components/accessory.ts).
+    env.clear.POSTGRES_PASSWORD_FILE = POSTGRES_PASSWORD_FILE;
     const dataDir = "/var/lib/postgresql/data";
     const mounted = [...directories, ...(acc.volumes ?? [])].some((m) => m.split(":")[1] === dataDir);
     if (!mounted) directories.push(`data:${dataDir}`);
