@@ -65,7 +65,7 @@ function writeSshClient(): void {
   fs.writeFileSync(`${tmp}/ssh`, `#!/bin/sh\nexec ssh -F ${tmp}/ssh_config "$@"\n`, { mode: 0o755 });
 }
 
-function writeStack(): void {
+function writeStack(hostKey = host.hostKey): void {
   const ssh = `ssh://root@127.0.0.1:${sshPort}`;
   const state = {
     stack: STACK,
@@ -86,6 +86,8 @@ function writeStack(): void {
       accessories: { db: { hosts: ["job-1"], container: DB, image: "postgis/postgis:16-3.4" } },
       loadBalancer: null,
       dnsRecords: [],
+      // As the program exports it; the ssh wrapper's own config would accept any key.
+      knownHosts: `[127.0.0.1]:${sshPort} ${hostKey}\n`,
     },
   };
   fs.writeFileSync(`${tmp}/state.json`, JSON.stringify(state));
@@ -203,5 +205,33 @@ describe("berth over a real sshd and dockerd", { timeout: 180_000 }, () => {
     assert.equal(r.code, 1);
     assert.match(r.err, /no host "web-9" in stack staging; hosts: web-1, job-1/);
     assert.equal(r.out, "");
+  });
+
+  it("refuses a host whose key is not the one the stack recorded, and says where to look", async () => {
+    const other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAMUGzeJwfzhUYIeRMnoPk6eIzlZ1jb7ItKab7Zq74Sg";
+    writeStack(other);
+    try {
+      const r = await berth("logs", "-n", "1");
+      assert.equal(r.code, 255);
+      assert.match(r.err, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+      assert.match(r.err, /the stack's knownHosts output is current \(`pulumi stack output knownHosts`\)/);
+      assert.equal(r.out.trim(), "== web-1 (127.0.0.1) ==", "nothing ran on the host");
+    } finally {
+      writeStack();
+    }
+  });
+
+  it("without a knownHosts output, checks against the user's known_hosts and never trusts a new key", async () => {
+    const state = JSON.parse(fs.readFileSync(`${tmp}/state.json`, "utf8"));
+    delete state.outputs.knownHosts;
+    fs.writeFileSync(`${tmp}/state.json`, JSON.stringify(state));
+    try {
+      const r = await berth("logs", "-n", "1");
+      assert.equal(r.code, 255, "the test's known_hosts is /dev/null: the host is unknown, so refused");
+      assert.match(r.err, /no knownHosts output yet/);
+      assert.match(r.err, /Host key verification failed/);
+    } finally {
+      writeStack();
+    }
   });
 });
