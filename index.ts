@@ -21,6 +21,7 @@ export const service = outputs.service;
 export const stack = outputs.stack;
 export const version = outputs.version;
 export const hosts = outputs.hosts;
+export const knownHosts = outputs.knownHosts;
 export const loadBalancer = outputs.loadBalancer;
 export const dnsRecords = outputs.dnsRecords;
 export const roles = outputs.roles;

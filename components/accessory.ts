@@ -94,6 +94,10 @@ export class Accessory extends pulumi.ComponentResource {
       const dir = accessoryDirectory(cfg, acc, hostName);
       const mount = acc.volume ? host.mounts[acc.volume]?.command : undefined;
       const base = [host.ready, ...(mount ? [mount] : [])];
+      // Directories and files are written again on a replaced server, before the container starts
+      // there (the host's generation changes with the machine). The last output is not sent back
+      // as variables sshd would refuse (pulumi-command remote/commandOutputs.go).
+      const onEveryMachine = { triggers: [host.generation], addPreviousOutputInEnv: false };
 
       const hostDirs = acc.directories
         .filter((d) => !d.startsWith("/"))
@@ -104,7 +108,7 @@ export class Accessory extends pulumi.ComponentResource {
         prepared.push(
           new command.remote.Command(
             `${id}-directories`,
-            { connection: host.connection, create: directoriesScript(hostDirs) },
+            { connection: host.connection, create: directoriesScript(hostDirs), ...onEveryMachine },
             { ...child, dependsOn: base },
           ),
         );
@@ -123,6 +127,7 @@ export class Accessory extends pulumi.ComponentResource {
             {
               connection: host.connection,
               create: writeFileScript(hostPath, file.mode),
+              ...onEveryMachine,
               // A config file may hold a credential: its text stays a secret in state and previews.
               stdin: pulumi.secret(file.content),
             },
@@ -144,6 +149,7 @@ export class Accessory extends pulumi.ComponentResource {
               connection: host.connection,
               create: writeFileScript(hostPath, "0600"),
               stdin: password,
+              ...onEveryMachine,
             },
             { ...child, dependsOn: base },
           ),
@@ -170,6 +176,7 @@ export class Accessory extends pulumi.ComponentResource {
               .apply(([id, key]) => `${id}\n${key}\n`),
             // A replaced server is a fresh host: restore again there.
             triggers: [host.ready.id],
+            addPreviousOutputInEnv: false,
           },
           { ...child, dependsOn: [configFile] },
         );
@@ -254,6 +261,7 @@ export class Accessory extends pulumi.ComponentResource {
           connection: host.connection,
           create: awaitRunningScript(acc.container, 7, 180),
           triggers: [container.id],
+          addPreviousOutputInEnv: false,
         },
         { ...child, dependsOn: [container] },
       );
@@ -267,6 +275,7 @@ export class Accessory extends pulumi.ComponentResource {
             create: postgresPasswordScript(acc.container, pg.user, pg.database),
             stdin: password.apply(postgresPasswordStdin),
             triggers: [container.id],
+            addPreviousOutputInEnv: false,
           },
           { ...child, dependsOn: [ready] },
         );
@@ -278,6 +287,7 @@ export class Accessory extends pulumi.ComponentResource {
             connection: host.connection,
             create: postgresExtensionsScript(acc.container, pg.user, pg.database, pg.extensions),
             triggers: [container.id],
+            addPreviousOutputInEnv: false,
           },
           { ...child, dependsOn: [ready] },
         );

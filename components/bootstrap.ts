@@ -13,6 +13,8 @@ export interface CloudInitArgs {
   sshUser: string;
   sshPort: number;
   publicKey: string;
+  /** The server's SSH host key (OpenSSH private key, `ssh-ed25519 AAAA...` public key). */
+  hostKey?: { privateKey: string; publicKey: string };
 }
 
 /** cloud-config for a new Hetzner server: Docker Engine, hardened SSH, unattended upgrades. */
@@ -35,6 +37,14 @@ export function cloudInit(args: CloudInitArgs): string {
     packages: ["docker.io", "unattended-upgrades", "apt-listchanges"],
     ssh_pwauth: false,
     disable_root: !root,
+    // The host key berth made and verifies: cloud-init deletes the image's keys and, given
+    // ssh_keys, generates no others (cloudinit/config/cc_ssh.py), so sshd offers this one only.
+    ...(args.hostKey
+      ? {
+          ssh_deletekeys: true,
+          ssh_keys: { ed25519_private: args.hostKey.privateKey, ed25519_public: args.hostKey.publicKey },
+        }
+      : {}),
     groups: ["docker"],
     write_files: [
       { path: "/etc/ssh/sshd_config.d/10-berth.conf", permissions: "0644", content: sshd },

@@ -1,4 +1,4 @@
-// The scripts berth runs on a host, run for real: over ssh into a loopback sshd whose sessions
+// The scripts berth runs on a host, and the ssh options of its docker provider, run for real: over ssh into a loopback sshd whose sessions
 // reach a loopback dockerd (test/loopback.ts), the way the command provider runs them.
 // Postgres is Debian's own (postgresql, installed by .ci/run), started here as the postgres user
 // on a temp dir and a free port; its client programs (psql, pg_dump) run inside a container the
@@ -18,6 +18,7 @@ import {
   postgresPasswordStdin,
   writeFileScript,
 } from "../components/commands";
+import { dockerSshOptions, knownHostsLine, writeIdentityFile } from "../components/ssh";
 import { freePort, Loopback, startLoopback, tool } from "./loopback";
 
 function postgresBin(name: string): string {
@@ -272,5 +273,53 @@ describe("volume mount on a real host", { timeout: 180_000 }, () => {
     const listing = host.run(`ls -d ${dirs.join(" ")} && findmnt -n -o TARGET --target ${dirs[0]}`);
     assert.equal(listing.status, 0, listing.stderr);
     assert.ok(listing.stdout.trim().endsWith(mnt), "the directories live on the volume, not the root disk");
+  });
+});
+
+describe("the docker provider's ssh options against a real sshd", { timeout: 120_000 }, () => {
+  let host: Loopback;
+  let keys = "";
+  before(async () => {
+    host = await startLoopback();
+    keys = fs.mkdtempSync(path.join(host.tmp, "ssh-dir-"));
+  });
+  after(async () => {
+    await host?.stop();
+  });
+
+  /** ssh as docker's connection helper runs it: the options, then the host, then a command. */
+  const dockerSsh = (line: string) => {
+    const identityFile = writeIdentityFile(fs.readFileSync(host.clientKey, "utf8"), { BERTH_SSH_DIR: keys });
+    const opts = dockerSshOptions({ knownHostsLine: line, identityFile });
+    const env = { ...process.env };
+    delete env.SSH_AUTH_SOCK;
+    return spawnSync(
+      "ssh",
+      [
+        "-F",
+        "/dev/null",
+        "-o",
+        "BatchMode=yes",
+        ...opts,
+        "-p",
+        String(host.sshPort),
+        "root@127.0.0.1",
+        "docker version --format '{{.Server.Version}}'",
+      ],
+      { encoding: "utf8", env, timeout: 30_000 },
+    );
+  };
+
+  it("reaches dockerd with the key file berth wrote and the host key it knew in advance", () => {
+    const r = dockerSsh(knownHostsLine("127.0.0.1", host.sshPort, host.hostKey));
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout.trim(), /^\d+\.\d+/);
+  });
+
+  it("refuses the host when its key is another one, as at a recycled address", () => {
+    const other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAMUGzeJwfzhUYIeRMnoPk6eIzlZ1jb7ItKab7Zq74Sg";
+    const r = dockerSsh(knownHostsLine("127.0.0.1", host.sshPort, other));
+    assert.equal(r.status, 255);
+    assert.match(r.stderr, /Host key verification failed/);
   });
 });

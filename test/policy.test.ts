@@ -24,7 +24,9 @@ describe("policy pack rules", () => {
   function violations(stack: string, mutate: (rs: PolicyInput[]) => void) {
     const rs = structuredClone(stacks[stack]);
     mutate(rs);
-    return checkStack(rs, stackOf(rs[0].urn)).map((v) => `${v.rule} ${v.urn.split("::").pop()}`);
+    return checkStack(rs, stackOf(rs[0].urn))
+      .map((v) => `${v.rule} ${v.urn.split("::").pop()}`)
+      .sort();
   }
   const find = (rs: PolicyInput[], name: string) => {
     const r = rs.find((x) => x.name === name);
@@ -50,8 +52,8 @@ describe("policy pack rules", () => {
         find(rs, "db-1-ipv4").protect = false;
       }),
       [
-        "stateful-resources-protected db-1-pgdata-volume",
         "stateful-resources-protected db-1-ipv4",
+        "stateful-resources-protected db-1-pgdata-volume",
         "stateful-resources-protected db-1-server",
       ],
     );
