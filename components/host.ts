@@ -147,7 +147,8 @@ export class Host extends pulumi.ComponentResource {
           image: host.image,
           sshKeys: [platform.sshKey],
           userData,
-          labels,
+          // Tells the policy pack the server is unprotected on purpose, for a replacement.
+          labels: host.replace ? { ...labels, "berth-replace": host.replace } : labels,
           firewallIds: [platform.firewall.id.apply(Number)],
           placementGroupId: placement?.id.apply(Number),
           publicNets: [

@@ -63,6 +63,24 @@ describe("policy pack rules", () => {
     );
   });
 
+  it("let a data server go unprotected only while it is being replaced on purpose, never its volume or addresses", async () => {
+    const rs = asPolicy(
+      (
+        await runIndex(
+          "production",
+          stackConfig("production", (c) => ((c["berth:hosts"] as any)["db-1"].replace = "unprotect")),
+        )
+      ).resources,
+    );
+    assert.equal(find(rs, "db-1-server").protect, false);
+    assert.deepEqual(checkStack(rs, "production"), []);
+    find(rs, "db-1-pgdata-volume").protect = false;
+    assert.deepEqual(
+      checkStack(rs, "production").map((v) => v.urn.split("::").pop()),
+      ["db-1-pgdata-volume"],
+    );
+  });
+
   it("reject accessory ports on a public or unspecified address", () => {
     assert.deepEqual(
       violations("production", (rs) => (find(rs, "db-db-1").props.ports[0].ip = "0.0.0.0")),
