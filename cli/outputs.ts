@@ -16,6 +16,8 @@ export interface StackOutputs {
   hosts: Record<string, HostOutput>;
   roles: Record<string, { hosts: string[]; container: string; proxied: boolean }>;
   accessories?: Record<string, { hosts: string[]; container: string; image: string }>;
+  /** The hosts' SSH host keys in known_hosts format (absent for stacks deployed by an older berth). */
+  knownHosts?: string;
 }
 
 export interface SshEndpoint {

@@ -1,6 +1,9 @@
 // Commands that run docker on the hosts over ssh: logs, exec, console, shell, dbc, details and
 // the accessory verbs. Building the command lines is pure (tested line by line); running them
 // is a thin loop over the targets.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { Command, Option } from "commander";
 import { quote } from "shell-quote";
 import { accessoryTargets, allHosts, appTargets, readOutputs, SshEndpoint, StackOutputs, Target } from "./outputs";
@@ -10,10 +13,24 @@ import { resolveStack, stackOutputsJson } from "./pulumi";
 /** kamal-proxy's container, the same name on every host that serves web traffic. */
 export const PROXY_CONTAINER = "kamal-proxy";
 
-/** The ssh argument list: interactive sessions get a terminal (-t), the rest never ask (BatchMode). */
-export function sshArgs(ssh: SshEndpoint, remoteCommand: string, opts: { terminal?: boolean } = {}): string[] {
+/**
+ * The ssh argument list: interactive sessions get a terminal (-t), the rest never ask (BatchMode).
+ * Host keys are checked strictly, never accepted on first use: against the stack's `knownHosts`
+ * output (written to `knownHostsFile`) when there is one, or else the user's own known_hosts.
+ */
+export function sshArgs(
+  ssh: SshEndpoint,
+  remoteCommand: string,
+  opts: { terminal?: boolean; knownHostsFile?: string } = {},
+): string[] {
+  const hostKeys = opts.knownHostsFile
+    ? ["-o", `UserKnownHostsFile=${opts.knownHostsFile}`, "-o", "GlobalKnownHostsFile=/dev/null"]
+    : [];
   return [
     ...(opts.terminal ? ["-t"] : ["-o", "BatchMode=yes"]),
+    "-o",
+    "StrictHostKeyChecking=yes",
+    ...hostKeys,
     "-p",
     String(ssh.port),
     `${ssh.user}@${ssh.address}`,
@@ -92,23 +109,37 @@ export function commandLine(words: string[]): string {
 
 export const sshBinary = (io: Io) => io.env.BERTH_SSH || "ssh";
 
-/** One ssh run per host, in order; the first failure stops and sets the exit code. */
+/**
+ * One ssh run per host, in order; the first failure stops and sets the exit code. The stack's
+ * host keys go to a private temporary known_hosts file for the duration.
+ */
 async function onHosts(
   io: Io,
   runs: { host: string; ssh: SshEndpoint; command: string }[],
-  opts: { terminal?: boolean; quiet?: boolean } = {},
+  opts: { terminal?: boolean; quiet?: boolean; knownHosts?: string } = {},
 ): Promise<void> {
-  for (const r of runs) {
-    if (!opts.quiet) io.out(`== ${r.host} (${r.ssh.address}) ==\n`);
-    const { code } = await execute(io, sshBinary(io), sshArgs(r.ssh, r.command, opts), {
-      terminal: opts.terminal,
-      missing: "Install an OpenSSH client, or point BERTH_SSH at one.",
-    });
-    if (code !== 0)
-      throw new CliError(
-        `on host ${r.host}: \`${r.command}\` failed (exit ${code}). Check that the host is up and your SSH key is loaded (ssh -p ${r.ssh.port} ${r.ssh.user}@${r.ssh.address}).`,
-        code,
-      );
+  const dir = opts.knownHosts ? fs.mkdtempSync(path.join(os.tmpdir(), "berth-known-hosts-")) : undefined;
+  const knownHostsFile = dir ? path.join(dir, "known_hosts") : undefined;
+  if (knownHostsFile) fs.writeFileSync(knownHostsFile, opts.knownHosts!, { mode: 0o600 });
+  else
+    io.err(
+      "This stack has no knownHosts output yet (deployed with an older berth): ssh checks the hosts against your own known_hosts. Run `pulumi up` to record them.\n",
+    );
+  try {
+    for (const r of runs) {
+      if (!opts.quiet) io.out(`== ${r.host} (${r.ssh.address}) ==\n`);
+      const { code } = await execute(io, sshBinary(io), sshArgs(r.ssh, r.command, { ...opts, knownHostsFile }), {
+        terminal: opts.terminal,
+        missing: "Install an OpenSSH client, or point BERTH_SSH at one.",
+      });
+      if (code !== 0)
+        throw new CliError(
+          `on host ${r.host}: \`${r.command}\` failed (exit ${code}). Check that the host is up, your SSH key is loaded (ssh -p ${r.ssh.port} ${r.ssh.user}@${r.ssh.address}) and, if ssh reported a changed host key, that the stack's knownHosts output is current (\`pulumi stack output knownHosts\`).`,
+          code,
+        );
+    }
+  } finally {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -139,20 +170,27 @@ interface TargetOpts {
   host?: string;
 }
 
-export async function runLogs(io: Io, targets: Target[], opts: LogOptions): Promise<void> {
+export async function runLogs(io: Io, targets: Target[], opts: LogOptions, knownHosts?: string): Promise<void> {
   const chosen = opts.follow ? single(io, targets, "--follow") : targets;
   await onHosts(
     io,
     chosen.map((t) => ({ ...t, command: logsCommand(t.container, opts) })),
+    { knownHosts },
   );
 }
 
-export async function runExec(io: Io, targets: Target[], command: string, interactive: boolean): Promise<void> {
+export async function runExec(
+  io: Io,
+  targets: Target[],
+  command: string,
+  interactive: boolean,
+  knownHosts?: string,
+): Promise<void> {
   const chosen = interactive ? single(io, targets, "an interactive session") : targets;
   await onHosts(
     io,
     chosen.map((t) => ({ ...t, command: execCommand(t.container, command, { interactive }) })),
-    { terminal: interactive, quiet: interactive },
+    { terminal: interactive, quiet: interactive, knownHosts },
   );
 }
 
@@ -168,7 +206,8 @@ export function registerRemote(program: Command, io: Io): void {
     .option("-n, --lines <n>", "lines from the end of each log (default 100, or 10 with --follow)", positiveInt)
     .option("-g, --grep <text>", "only lines containing this text")
     .action(async (opts: TargetOpts & LogOptions) => {
-      await runLogs(io, appTargets(await outputsFor(io, opts.stack), opts), opts);
+      const outputs = await outputsFor(io, opts.stack);
+      await runLogs(io, appTargets(outputs, opts), opts, outputs.knownHosts);
     });
 
   withTarget(
@@ -177,12 +216,14 @@ export function registerRemote(program: Command, io: Io): void {
     .option("-i, --interactive", "attach a terminal (one host)")
     .argument("<command...>", "the command, as you would type it in the container")
     .action(async (words: string[], opts: TargetOpts & { interactive?: boolean }) => {
-      await runExec(io, appTargets(await outputsFor(io, opts.stack), opts), commandLine(words), !!opts.interactive);
+      const outputs = await outputsFor(io, opts.stack);
+      await runExec(io, appTargets(outputs, opts), commandLine(words), !!opts.interactive, outputs.knownHosts);
     });
 
   const session = (name: string, description: string, command: string) =>
     withTarget(program.command(name).description(description)).action(async (opts: TargetOpts) => {
-      await runExec(io, appTargets(await outputsFor(io, opts.stack), opts), command, true);
+      const outputs = await outputsFor(io, opts.stack);
+      await runExec(io, appTargets(outputs, opts), command, true, outputs.knownHosts);
     });
   session("console", "Open a Rails console (bin/rails console) in the app container.", CONSOLE_COMMAND);
   session("shell", "Open a shell (bash, or sh) in the app container.", SHELL_COMMAND);
@@ -204,6 +245,7 @@ export function registerRemote(program: Command, io: Io): void {
       await onHosts(
         io,
         hosts.map((h) => ({ ...h, command: detailsCommand(outputs.service, outputs.stack) })),
+        { knownHosts: outputs.knownHosts },
       );
     });
 
@@ -220,7 +262,8 @@ export function registerRemote(program: Command, io: Io): void {
     .option("-n, --lines <n>", "lines from the end of the log", positiveInt)
     .option("-g, --grep <text>", "only lines containing this text")
     .action(async (name: string, opts: TargetOpts & LogOptions) => {
-      await runLogs(io, accessoryTargets(await outputsFor(io, opts.stack), name, opts.host), opts);
+      const outputs = await outputsFor(io, opts.stack);
+      await runLogs(io, accessoryTargets(outputs, name, opts.host), opts, outputs.knownHosts);
     });
   accessory
     .command("exec")
@@ -231,11 +274,13 @@ export function registerRemote(program: Command, io: Io): void {
     .option("-H, --host <host>", "only this host")
     .option("-i, --interactive", "attach a terminal (one host)")
     .action(async (name: string, words: string[], opts: TargetOpts & { interactive?: boolean }) => {
+      const outputs = await outputsFor(io, opts.stack);
       await runExec(
         io,
-        accessoryTargets(await outputsFor(io, opts.stack), name, opts.host),
+        accessoryTargets(outputs, name, opts.host),
         commandLine(words),
         !!opts.interactive,
+        outputs.knownHosts,
       );
     });
   accessory
@@ -244,10 +289,11 @@ export function registerRemote(program: Command, io: Io): void {
     .argument("<name>", "accessory name")
     .addOption(stackOption())
     .action(async (name: string, opts: { stack?: string }) => {
-      const targets = accessoryTargets(await outputsFor(io, opts.stack), name);
+      const outputs = await outputsFor(io, opts.stack);
       await onHosts(
         io,
-        targets.map((t) => ({ ...t, command: containerDetailsCommand(t.container) })),
+        accessoryTargets(outputs, name).map((t) => ({ ...t, command: containerDetailsCommand(t.container) })),
+        { knownHosts: outputs.knownHosts },
       );
     });
 }

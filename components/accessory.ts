@@ -5,7 +5,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
-import { LITESTREAM_VERSION } from "../config/accessory";
+import { LITESTREAM_VERSION, POSTGRES_PASSWORD_FILE } from "../config/accessory";
 import { Accessory as AccessoryConfig, DeployConfig } from "../config/schema";
 import { Secrets } from "../config/stack";
 import { containerOptionInputs, containerVolume, homeDirectory } from "./app";
@@ -17,6 +17,8 @@ import {
   LITESTREAM_DATA,
   litestreamRestoreScript,
   postgresExtensionsScript,
+  postgresPasswordScript,
+  postgresPasswordStdin,
   writeFileScript,
 } from "./commands";
 import { Host } from "./host";
@@ -75,6 +77,8 @@ export class Accessory extends pulumi.ComponentResource {
   readonly restores: Record<string, command.remote.Command> = {};
   /** Postgres: the connection URL for the app, a secret. */
   readonly databaseUrl?: pulumi.Output<string>;
+  /** Postgres: the address apps reach the database at (the URL's host). */
+  readonly databaseHost?: pulumi.Output<string>;
   readonly outputs: AccessoryOutputs;
 
   constructor(name: string, args: AccessoryArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -90,6 +94,10 @@ export class Accessory extends pulumi.ComponentResource {
       const dir = accessoryDirectory(cfg, acc, hostName);
       const mount = acc.volume ? host.mounts[acc.volume]?.command : undefined;
       const base = [host.ready, ...(mount ? [mount] : [])];
+      // Directories and files are written again on a replaced server, before the container starts
+      // there (the host's generation changes with the machine). The last output is not sent back
+      // as variables sshd would refuse (pulumi-command remote/commandOutputs.go).
+      const onEveryMachine = { triggers: [host.generation], addPreviousOutputInEnv: false };
 
       const hostDirs = acc.directories
         .filter((d) => !d.startsWith("/"))
@@ -100,7 +108,7 @@ export class Accessory extends pulumi.ComponentResource {
         prepared.push(
           new command.remote.Command(
             `${id}-directories`,
-            { connection: host.connection, create: directoriesScript(hostDirs) },
+            { connection: host.connection, create: directoriesScript(hostDirs), ...onEveryMachine },
             { ...child, dependsOn: base },
           ),
         );
@@ -119,6 +127,7 @@ export class Accessory extends pulumi.ComponentResource {
             {
               connection: host.connection,
               create: writeFileScript(hostPath, file.mode),
+              ...onEveryMachine,
               // A config file may hold a credential: its text stays a secret in state and previews.
               stdin: pulumi.secret(file.content),
             },
@@ -127,6 +136,26 @@ export class Accessory extends pulumi.ComponentResource {
         );
         fileMounts.push({ hostPath, containerPath: file.target, readOnly: true });
       });
+
+      const pg = acc.postgres;
+      const password = pg ? args.secrets.get(pg.passwordSecret) : undefined;
+      if (password) {
+        // Read by the image only to initialise an empty data directory (POSTGRES_PASSWORD_FILE).
+        const hostPath = `${dir}/files${POSTGRES_PASSWORD_FILE}`;
+        prepared.push(
+          new command.remote.Command(
+            `${id}-password-file`,
+            {
+              connection: host.connection,
+              create: writeFileScript(hostPath, "0600"),
+              stdin: password,
+              ...onEveryMachine,
+            },
+            { ...child, dependsOn: base },
+          ),
+        );
+        fileMounts.push({ hostPath, containerPath: POSTGRES_PASSWORD_FILE, readOnly: true });
+      }
 
       if (acc.litestream?.restore) {
         const ls = acc.litestream;
@@ -147,6 +176,7 @@ export class Accessory extends pulumi.ComponentResource {
               .apply(([id, key]) => `${id}\n${key}\n`),
             // A replaced server is a fresh host: restore again there.
             triggers: [host.ready.id],
+            addPreviousOutputInEnv: false,
           },
           { ...child, dependsOn: [configFile] },
         );
@@ -168,7 +198,6 @@ export class Accessory extends pulumi.ComponentResource {
             : port.bind === "loopback"
               ? pulumi.output("127.0.0.1")
               : pulumi.output(port.bind);
-      const pg = acc.postgres;
       const container = new docker.Container(
         id,
         {
@@ -232,9 +261,25 @@ export class Accessory extends pulumi.ComponentResource {
           connection: host.connection,
           create: awaitRunningScript(acc.container, 7, 180),
           triggers: [container.id],
+          addPreviousOutputInEnv: false,
         },
         { ...child, dependsOn: [container] },
       );
+      if (pg && password) {
+        // The image set the password only when it created the database: a new one (a rotation)
+        // is set in the running database here, before any app container gets the new URL.
+        ready = new command.remote.Command(
+          `${id}-password`,
+          {
+            connection: host.connection,
+            create: postgresPasswordScript(acc.container, pg.user, pg.database),
+            stdin: password.apply(postgresPasswordStdin),
+            triggers: [container.id],
+            addPreviousOutputInEnv: false,
+          },
+          { ...child, dependsOn: [ready] },
+        );
+      }
       if (pg && pg.extensions.length > 0) {
         ready = new command.remote.Command(
           `${id}-extensions`,
@@ -242,6 +287,7 @@ export class Accessory extends pulumi.ComponentResource {
             connection: host.connection,
             create: postgresExtensionsScript(acc.container, pg.user, pg.database, pg.extensions),
             triggers: [container.id],
+            addPreviousOutputInEnv: false,
           },
           { ...child, dependsOn: [ready] },
         );
@@ -256,6 +302,7 @@ export class Accessory extends pulumi.ComponentResource {
       const local = [...appHosts].every((h) => h === dbHost.name);
       const address = local ? pulumi.output(acc.container) : dbHost.privateIp;
       const port = local ? (acc.port?.containerPort ?? 5432) : acc.port!.hostPort;
+      this.databaseHost = address;
       this.databaseUrl = pulumi.secret(
         pulumi
           .all([address, args.secrets.get(pg.passwordSecret)])

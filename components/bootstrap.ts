@@ -13,6 +13,8 @@ export interface CloudInitArgs {
   sshUser: string;
   sshPort: number;
   publicKey: string;
+  /** The server's SSH host key (OpenSSH private key, `ssh-ed25519 AAAA...` public key). */
+  hostKey?: { privateKey: string; publicKey: string };
 }
 
 /** cloud-config for a new Hetzner server: Docker Engine, hardened SSH, unattended upgrades. */
@@ -35,6 +37,14 @@ export function cloudInit(args: CloudInitArgs): string {
     packages: ["docker.io", "unattended-upgrades", "apt-listchanges"],
     ssh_pwauth: false,
     disable_root: !root,
+    // The host key berth made and verifies: cloud-init deletes the image's keys and, given
+    // ssh_keys, generates no others (cloudinit/config/cc_ssh.py), so sshd offers this one only.
+    ...(args.hostKey
+      ? {
+          ssh_deletekeys: true,
+          ssh_keys: { ed25519_private: args.hostKey.privateKey, ed25519_public: args.hostKey.publicKey },
+        }
+      : {}),
     groups: ["docker"],
     write_files: [
       { path: "/etc/ssh/sshd_config.d/10-berth.conf", permissions: "0644", content: sshd },
@@ -113,19 +123,43 @@ export function readinessScript(host: string, timeoutSeconds = READY_TIMEOUT_SEC
 export interface MountArgs {
   host: string;
   volume: string;
-  volumeId: string;
+  /** Block device of the volume, e.g. hetznerVolumeDevice(id). */
+  device: string;
   format: "ext4" | "xfs";
   mountPath: string;
 }
 
-/** Mounts a Hetzner volume at a fixed path, now and at every boot (fstab with nofail). */
+/** The stable device path under which a Hetzner volume appears on its server. */
+export function hetznerVolumeDevice(volumeId: string): string {
+  return `/dev/disk/by-id/scsi-0HC_Volume_${volumeId}`;
+}
+
+/**
+ * Mount options of a data volume. `nofail` keeps a server that lost its volume bootable and
+ * reachable over SSH; the x-systemd options make Docker require the mount and start after it
+ * (systemd.mount(5), FSTAB: x-systemd.before=, x-systemd.required-by=), so no container starts
+ * on an empty directory of the root disk, and Docker stays down if the volume cannot be mounted.
+ */
+export const VOLUME_MOUNT_OPTIONS =
+  "discard,nofail,x-systemd.before=docker.service,x-systemd.required-by=docker.service";
+
+/** The fstab line of a data volume. */
+export function fstabEntry(a: Pick<MountArgs, "device" | "mountPath" | "format">): string {
+  return `${a.device} ${a.mountPath} ${a.format} ${VOLUME_MOUNT_OPTIONS} 0 2`;
+}
+
+/**
+ * Mounts a volume at a fixed path, now and at every boot. The fstab entry is rewritten when it
+ * differs (an older one lacked the ordering before Docker); the rest of fstab is kept as it is.
+ */
 export function mountScript(args: MountArgs): string {
-  const dev = `/dev/disk/by-id/scsi-0HC_Volume_${args.volumeId}`;
   return [
     "set -eu",
     ...privileged,
-    `dev='${dev}'`,
+    // Paths come from validated config (no quotes or spaces) and the volume id.
+    `dev='${args.device}'`,
     `mnt='${args.mountPath}'`,
+    `entry='${fstabEntry(args)}'`,
     "tries=0",
     'until [ -b "$dev" ]; do',
     "  tries=$((tries + 1))",
@@ -136,8 +170,10 @@ export function mountScript(args: MountArgs): string {
     "  sleep 2",
     "done",
     'as_root mkdir -p "$mnt"',
-    `if ! grep -q " $mnt " /etc/fstab; then`,
-    `  echo "$dev $mnt ${args.format} discard,nofail,defaults 0 2" | as_root tee -a /etc/fstab >/dev/null`,
+    'if ! grep -qxF "$entry" /etc/fstab; then',
+    "  # shellcheck disable=SC2016 # $1 and $2 are expanded by the inner shell, run as root",
+    '  as_root sh -c \'awk -v mnt="$1" "\\$2 != mnt" /etc/fstab > /etc/fstab.berth && printf "%s\\n" "$2" >> /etc/fstab.berth && chmod 644 /etc/fstab.berth && mv /etc/fstab.berth /etc/fstab\' sh "$mnt" "$entry"',
+    "  if [ -d /run/systemd/system ]; then as_root systemctl daemon-reload; fi",
     "fi",
     'mountpoint -q "$mnt" || as_root mount "$mnt"',
     `echo "berth: volume ${args.volume} mounted at $mnt"`,

@@ -267,7 +267,12 @@ function keepNewest(dir: string, glob: string, keep: number): string[] {
   ];
 }
 
-/** A custom-format pg_dump of the database into `dir`, before a deploy; keeps the newest `keep`. */
+/**
+ * A custom-format pg_dump of the database into `dir`, before a deploy; keeps the newest `keep`.
+ * The dump writes its file from one shell, so the step's status is pg_dump's own (POSIX sh has
+ * no pipefail: `pg_dump | cat` would report cat's). A dump that failed or wrote nothing stops the
+ * deploy, is never renamed to `.dump`, and the older backups stay untouched.
+ */
 export function postgresBackupScript(a: {
   container: string;
   user: string;
@@ -277,16 +282,48 @@ export function postgresBackupScript(a: {
   keep: number;
 }): string {
   const file = `${a.dir}/${a.database}-${a.label}`;
+  const what = `pg_dump of ${a.database} in ${a.container}`;
   return [
     "set -eu",
     ...privileged,
     `as_root mkdir -p ${shq(a.dir)}`,
     `out=${shq(file)}-$(date -u +%Y%m%dT%H%M%SZ).dump`,
-    "# shellcheck disable=SC2016 # $1 is expanded by the inner shell, run as root",
-    `docker exec ${shq(a.container)} pg_dump -U ${shq(a.user)} -Fc ${shq(a.database)} | as_root sh -c 'cat > "$1.tmp"' sh "$out"`,
+    "status=0",
+    "# shellcheck disable=SC2016 # $1..$4 are expanded by the inner shell, run as root",
+    `as_root sh -c 'docker exec "$1" pg_dump -U "$2" -Fc "$3" > "$4.tmp"' sh ${shq(a.container)} ${shq(a.user)} ${shq(a.database)} "$out" || status=$?`,
+    'if [ "$status" -ne 0 ] || [ ! -s "$out.tmp" ]; then',
+    '  as_root rm -f "$out.tmp"',
+    '  if [ "$status" -ne 0 ]; then',
+    `    echo ${shq(`berth: ${what} failed`)}" (exit $status); the deploy stops before any new container starts. Older backups are kept." >&2`,
+    "  else",
+    `    echo ${shq(`berth: ${what} wrote nothing; the deploy stops before any new container starts. Older backups are kept.`)} >&2`,
+    "  fi",
+    "  exit 1",
+    "fi",
     'as_root mv "$out.tmp" "$out"',
     ...keepNewest(a.dir, `${shq(a.database)}-*.dump`, a.keep),
     'echo "berth: database backed up to $out"',
+    "",
+  ].join("\n");
+}
+
+/** What postgresPasswordScript reads on stdin: the password and its confirmation. */
+export function postgresPasswordStdin(password: string): string {
+  return `${password}\n${password}\n`;
+}
+
+/**
+ * Sets the password of the database's role to the one on stdin (given twice: psql's `\password`
+ * asks for it and its confirmation). psql hashes it (SCRAM) before sending, so the password is in
+ * no command line, SQL statement or server log. The Postgres image applies POSTGRES_PASSWORD only
+ * when it initialises an empty data directory (docker-library/postgres docker-entrypoint.sh), so
+ * this is how a rotated password reaches a running database, before apps get the new URL.
+ */
+export function postgresPasswordScript(container: string, user: string, database: string): string {
+  return [
+    "set -eu",
+    `docker exec -i ${shq(container)} psql -X -q -v ON_ERROR_STOP=1 -U ${shq(user)} -d ${shq(database)} -c ${shq(`\\password ${user}`)}`,
+    `echo ${shq(`berth: password of database role ${user} is the configured one`)}`,
     "",
   ].join("\n");
 }

@@ -1,6 +1,6 @@
 // Builds every resource of a stack from its validated configuration.
 import * as pulumi from "@pulumi/pulumi";
-import { CloudHost, DeployConfig } from "../config/schema";
+import { CloudHost, DeployConfig, serverName } from "../config/schema";
 import { Secrets } from "../config/stack";
 import { Accessory, accessoryDirectory } from "./accessory";
 import { App } from "./app";
@@ -11,6 +11,7 @@ import { Host } from "./host";
 import { LoadBalancer } from "./loadBalancer";
 import { Platform } from "./platform";
 import { Proxy } from "./proxy";
+import { writeIdentityFile } from "./ssh";
 
 /** Roles in deploy order: the primary role (web) first, the others as configured. */
 export function roleOrder(cfg: DeployConfig): string[] {
@@ -45,6 +46,7 @@ export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
           prefix,
           labels,
           publicKey: cfg.ssh.publicKey,
+          hetznerKeyName: cfg.ssh.hetznerKeyName,
           sshPort: cfg.ssh.port,
           sshAllowFrom: cfg.ssh.allowFrom,
           ipRange: cfg.network.ipRange,
@@ -55,6 +57,8 @@ export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
       : undefined;
 
   const privateKey = cfg.ssh.privateKeySecret ? secrets.get(cfg.ssh.privateKeySecret) : undefined;
+  // The docker provider runs the system ssh, which reads a key from a file (or the agent).
+  const identityFile = privateKey ? pulumi.unsecret(privateKey.apply((key) => writeIdentityFile(key))) : undefined;
   const registryPassword = cfg.registry ? secrets.get(cfg.registry.passwordSecret) : undefined;
   const registryAuth =
     cfg.registry && registryPassword
@@ -67,7 +71,8 @@ export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
       prefix,
       labels,
       roles: rolesOf(cfg, host.name),
-      ssh: { user: cfg.ssh.user, port: cfg.ssh.port, publicKey: cfg.ssh.publicKey, privateKey },
+      ssh: { user: cfg.ssh.user, port: cfg.ssh.port, publicKey: cfg.ssh.publicKey, privateKey, identityFile },
+      serverName: serverName(cfg.service, cfg.stack, host.name),
       platform,
       placementRole: placementRole(host.name),
       registryAuth,
@@ -134,6 +139,7 @@ export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
   for (const a of Object.values(accessories)) {
     const acc = a.config;
     if (a.databaseUrl && acc.postgres?.databaseUrl) extraEnv[acc.postgres.databaseUrl] = a.databaseUrl;
+    if (a.databaseHost && acc.postgres?.databaseHost) extraEnv[acc.postgres.databaseHost] = a.databaseHost;
     for (const [host, restore] of Object.entries(a.restores)) (beforeApp[host] ??= []).push(restore);
     if (!acc.backup?.beforeDeploy) continue;
     for (const host of acc.hosts) {
@@ -178,6 +184,13 @@ export function stackOutputs(cfg: DeployConfig, d: Deployment) {
     stack: cfg.stack,
     version: cfg.version,
     hosts: Object.fromEntries(Object.entries(d.hosts).map(([name, h]) => [name, h.outputs])),
+    /**
+     * The host key of every host, in known_hosts format: one line per host address, `[address]:port`
+     * off port 22, each line ending in a newline. The operations CLI and CI workflows verify hosts with it.
+     */
+    knownHosts: pulumi
+      .all(Object.values(d.hosts).map((h) => h.knownHost))
+      .apply((lines) => lines.map((l) => `${l}\n`).join("")),
     loadBalancer: d.loadBalancer ? { ipv4: d.loadBalancer.ipv4, ipv6: d.loadBalancer.ipv6 } : undefined,
     dnsRecords: d.dns?.records.map((r) => ({ name: r.name, type: r.type, values: r.values })) ?? [],
     roles: d.app.roles,

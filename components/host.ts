@@ -4,9 +4,11 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
-import { HostConfig } from "../config/schema";
-import { cloudInit, mountScript, readinessScript } from "./bootstrap";
+import * as tls from "@pulumi/tls";
+import { HostConfig, usableHostKey } from "../config/schema";
+import { cloudInit, hetznerVolumeDevice, mountScript, readinessScript } from "./bootstrap";
 import { Platform } from "./platform";
+import { dockerSshOptions, knownHostsLine } from "./ssh";
 
 export interface SshSettings {
   user: string;
@@ -14,6 +16,8 @@ export interface SshSettings {
   publicKey: string;
   /** Private key for berth's own SSH steps; without it the running ssh-agent is used. */
   privateKey?: pulumi.Output<string>;
+  /** The same key as a file for the docker provider's ssh (see components/ssh.ts). */
+  identityFile?: pulumi.Input<string>;
 }
 
 export interface HostArgs {
@@ -29,12 +33,16 @@ export interface HostArgs {
   placementRole?: string;
   /** Credentials the host's docker provider pulls private images with. */
   registryAuth?: { address: string; username: string; password: pulumi.Output<string> };
+  /** Hetzner name of the server: serverName(service, stack, host). */
+  serverName: string;
 }
 
 /**
  * Server inputs a running server must never be replaced for. cloud-init only runs on first
- * boot, so a new bootstrap, image or key set applies to new servers; rebuild one on purpose
- * with `pulumi up --replace <urn>`.
+ * boot, so a new bootstrap, image or key set applies to new servers. Pulumi keeps the stored
+ * value of an ignored input even for a replacement (pulumi/pulumi pkg/resource/deploy/
+ * step_generator.go, processIgnoreChanges), so `pulumi up --replace` rebuilds a server as it
+ * was created; `replace: rebuild` lifts the list to rebuild one from today's values.
  */
 export const SERVER_IGNORE_CHANGES = ["userData", "image", "sshKeys"];
 
@@ -48,6 +56,8 @@ export interface HostOutputs {
   privateIp: pulumi.Output<string>;
   /** `ssh://user@address:port`, usable with `ssh` and as a docker host. */
   ssh: pulumi.Output<string>;
+  /** The host key berth verifies the host with, `type key`. */
+  hostKey: pulumi.Output<string>;
 }
 
 export class Host extends pulumi.ComponentResource {
@@ -58,6 +68,10 @@ export class Host extends pulumi.ComponentResource {
   readonly ipv6: pulumi.Output<string | undefined>;
   readonly privateIp: pulumi.Output<string>;
   readonly sshTarget: pulumi.Output<string>;
+  /** The host key (`type key`) every SSH connection to this host verifies, known in advance. */
+  readonly hostKey: pulumi.Output<string>;
+  /** This host's line of the stack's `knownHosts` output. */
+  readonly knownHost: pulumi.Output<string>;
   readonly connection: command.types.input.remote.ConnectionArgs;
   /** Completes once cloud-init finished and Docker answers; containers depend on it. */
   readonly ready: command.remote.Command;
@@ -79,6 +93,7 @@ export class Host extends pulumi.ComponentResource {
     this.config = host;
     this.mounts = {};
     let serverId: pulumi.Input<string>;
+    let generatedHostKey: pulumi.Output<string> | undefined;
 
     if (host.kind === "cloud") {
       const platform = args.platform;
@@ -92,51 +107,66 @@ export class Host extends pulumi.ComponentResource {
         ...(host.stateful ? { "berth-stateful": "true" } : {}),
       };
       const keep = { ...child, protect: host.stateful };
-      const ipv4 = new hcloud.PrimaryIp(
-        `${name}-ipv4`,
-        {
-          name: `${args.prefix}-${name}-ipv4`,
-          type: "ipv4",
-          assigneeType: "server",
-          autoDelete: false,
-          location: host.location,
-          labels,
-        },
-        keep,
-      );
-      const ipv6 = new hcloud.PrimaryIp(
-        `${name}-ipv6`,
-        {
-          name: `${args.prefix}-${name}-ipv6`,
-          type: "ipv6",
-          assigneeType: "server",
-          autoDelete: false,
-          location: host.location,
-          labels,
-        },
-        keep,
+      // Primary IPs outlive their server: a replacement gets the same addresses. They are
+      // assigned through the server's publicNets; an assigneeType without assigneeId only earns
+      // the provider's "Unused Attribute" warning (terraform-provider-hcloud internal/primaryip/
+      // resource.go, ValidateConfig).
+      const primaryIp = (type: "ipv4" | "ipv6") =>
+        new hcloud.PrimaryIp(
+          `${name}-${type}`,
+          { name: `${args.prefix}-${name}-${type}`, type, autoDelete: false, location: host.location, labels },
+          keep,
+        );
+      const ipv4 = primaryIp("ipv4");
+      const ipv6 = primaryIp("ipv6");
+      // The server's SSH host key, made here and installed by cloud-init, so the first connection
+      // to a new server (or to a recycled address) is verified, never trusted on first use. Its
+      // private half stays a secret in state; Hetzner's metadata service serves it to the server.
+      const generatedKey = new tls.PrivateKey(`${name}-host-key`, { algorithm: "ED25519" }, child);
+      generatedHostKey = generatedKey.publicKeyOpenssh.apply((k) => k.trim().split(/\s+/).slice(0, 2).join(" "));
+      const userData = pulumi.secret(
+        pulumi.all([generatedKey.privateKeyOpenssh, generatedHostKey]).apply(([privateKey, publicKey]) =>
+          cloudInit({
+            sshUser: args.ssh.user,
+            sshPort: args.ssh.port,
+            publicKey: args.ssh.publicKey,
+            hostKey: { privateKey, publicKey },
+          }),
+        ),
       );
       const placement = args.placementRole ? platform.placementGroups[args.placementRole] : undefined;
+      // Deliberate replacement only (berth:hosts.<name>.replace): the protection is lifted, and for
+      // `rebuild` today's bootstrap, image and key are used instead of the stored ones.
+      const locked = host.stateful && !host.replace;
       this.server = new hcloud.Server(
         `${name}-server`,
         {
-          name,
+          name: args.serverName,
           serverType: host.serverType,
           location: host.location,
           image: host.image,
-          sshKeys: [platform.sshKey.id],
-          userData: cloudInit({ sshUser: args.ssh.user, sshPort: args.ssh.port, publicKey: args.ssh.publicKey }),
-          labels,
+          sshKeys: [platform.sshKey],
+          userData,
+          // Tells the policy pack the server is unprotected on purpose, for a replacement.
+          labels: host.replace ? { ...labels, "berth-replace": host.replace } : labels,
           firewallIds: [platform.firewall.id.apply(Number)],
           placementGroupId: placement?.id.apply(Number),
           publicNets: [
             { ipv4Enabled: true, ipv4: ipv4.id.apply(Number), ipv6Enabled: true, ipv6: ipv6.id.apply(Number) },
           ],
           networks: [{ networkId: platform.network.id.apply(Number), ip: host.privateIp }],
-          deleteProtection: host.stateful,
-          rebuildProtection: host.stateful,
+          deleteProtection: locked,
+          rebuildProtection: locked,
         },
-        { ...keep, ignoreChanges: SERVER_IGNORE_CHANGES, dependsOn: [platform.subnet] },
+        {
+          ...child,
+          protect: locked,
+          ignoreChanges: host.replace === "rebuild" ? [] : SERVER_IGNORE_CHANGES,
+          // The name is unique in the Hetzner project and the primary IPs can be assigned to one
+          // server only: the old server must go before its replacement is created.
+          deleteBeforeReplace: true,
+          dependsOn: [platform.subnet],
+        },
       );
       serverId = this.server.id;
       this.ipv4 = ipv4.ipAddress;
@@ -148,12 +178,19 @@ export class Host extends pulumi.ComponentResource {
       this.ipv6 = pulumi.output(host.ipv6);
       this.privateIp = pulumi.output(host.privateAddress);
     }
+    // A pinned key wins (an existing machine, or a server created before berth made host keys),
+    // except for a server being rebuilt, which boots with the generated one.
+    const pinned = host.kind === "cloud" && host.replace === "rebuild" ? undefined : usableHostKey(host.hostKeys);
+    this.hostKey = pinned ? pulumi.output(pinned) : generatedHostKey!;
+    this.knownHost = pulumi.all([this.ipv4, this.hostKey]).apply(([ip, key]) => knownHostsLine(ip, args.ssh.port, key));
 
     this.connection = {
       host: this.ipv4,
       port: args.ssh.port,
       user: args.ssh.user,
       privateKey: args.ssh.privateKey,
+      // Without it the command provider accepts any host key.
+      hostKey: this.hostKey,
       // A new server refuses connections until sshd is up: keep dialling for a few minutes.
       dialErrorLimit: 40,
       perDialTimeout: 15,
@@ -162,7 +199,14 @@ export class Host extends pulumi.ComponentResource {
 
     this.ready = new command.remote.Command(
       `${name}-ready`,
-      { connection: this.connection, create: readinessScript(name), triggers: [serverId] },
+      {
+        connection: this.connection,
+        create: readinessScript(name),
+        triggers: [serverId],
+        // On by default, it sends the last output as variables sshd refuses (AcceptEnv), with a
+        // warning on every update (pulumi-command provider/pkg/provider/remote/commandOutputs.go).
+        addPreviousOutputInEnv: false,
+      },
       child,
     );
     this.generation = this.ready.id;
@@ -185,15 +229,27 @@ export class Host extends pulumi.ComponentResource {
         const attachment = new hcloud.VolumeAttachment(
           `${name}-${volumeName}-attachment`,
           { serverId: this.server!.id.apply(Number), volumeId: volume.id.apply(Number), automount: false },
-          child,
+          // Deleting the server detaches its volumes. When the server is replaced delete-first, its
+          // attachment is not detached on its own first: if Hetzner refused to delete the server,
+          // the volume stays attached under its running database.
+          { ...child, deletedWith: this.server },
         );
         const mount = new command.remote.Command(
           `${name}-${volumeName}-mount`,
           {
             connection: this.connection,
             create: volume.id.apply((volumeId) =>
-              mountScript({ host: name, volume: volumeName, volumeId, format: vol.format, mountPath: vol.mountPath }),
+              mountScript({
+                host: name,
+                volume: volumeName,
+                device: hetznerVolumeDevice(volumeId),
+                format: vol.format,
+                mountPath: vol.mountPath,
+              }),
             ),
+            // A replaced server is a new machine: mount again there, before any container uses the path.
+            triggers: [this.ready.id],
+            addPreviousOutputInEnv: false,
           },
           { ...child, dependsOn: [attachment, this.ready] },
         );
@@ -206,7 +262,9 @@ export class Host extends pulumi.ComponentResource {
       {
         host: this.sshTarget,
         registryAuth: args.registryAuth ? [args.registryAuth] : undefined,
-        sshOpts: ["-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30"],
+        sshOpts: pulumi
+          .all([this.knownHost, args.ssh.identityFile])
+          .apply(([line, identityFile]) => dockerSshOptions({ knownHostsLine: line, identityFile })),
       },
       { ...child, dependsOn: [this.ready] },
     );
@@ -219,6 +277,7 @@ export class Host extends pulumi.ComponentResource {
       ipv6: this.ipv6,
       privateIp: this.privateIp,
       ssh: this.sshTarget,
+      hostKey: this.hostKey,
     };
     this.registerOutputs({ ipv4: this.ipv4, ipv6: this.ipv6, privateIp: this.privateIp, ssh: this.sshTarget });
   }

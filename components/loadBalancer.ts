@@ -1,6 +1,7 @@
 // The Hetzner load balancer in front of a web role with several hosts: TLS with a managed
 // Let's Encrypt certificate, HTTP redirected to HTTPS, plain HTTP to kamal-proxy on the hosts
 // over the private network.
+import * as crypto from "node:crypto";
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
 import { Location } from "../config/schema";
@@ -21,6 +22,20 @@ export interface LoadBalancerArgs {
   targets: Host[];
   /** The zone must exist in Hetzner DNS before Hetzner can issue the certificate. */
   dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+/**
+ * Name of the managed certificate for a list of domains. Its domains cannot change in place
+ * (domain_names is ForceNew in terraform-provider-hcloud internal/certificate/resource.go), so a
+ * new list means a new certificate, created before the listener moves to it and the old one is
+ * deleted; names are unique per Hetzner project, so the name follows the list.
+ */
+export function certificateName(prefix: string, domains: string[]): string {
+  return `${prefix}-${crypto
+    .createHash("sha256")
+    .update([...domains].sort().join(","))
+    .digest("hex")
+    .slice(0, 8)}`;
 }
 
 export class LoadBalancer extends pulumi.ComponentResource {
@@ -54,7 +69,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
       : undefined;
     this.certificate = new hcloud.ManagedCertificate(
       `${name}-certificate`,
-      { name: args.prefix, domainNames: args.domains, labels: args.labels },
+      { name: certificateName(args.prefix, args.domains), domainNames: args.domains, labels: args.labels },
       { ...child, dependsOn: args.dependsOn },
     );
     new hcloud.LoadBalancerService(

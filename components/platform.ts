@@ -9,6 +9,8 @@ export interface PlatformArgs {
   prefix: string;
   labels: Record<string, string>;
   publicKey: string;
+  /** An SSH key already in the Hetzner project, by name: used instead of registering publicKey. */
+  hetznerKeyName?: string;
   sshPort: number;
   sshAllowFrom: string[];
   ipRange: string;
@@ -31,7 +33,8 @@ export function firewallRules(sshPort: number, sshAllowFrom: string[]): hcloud.t
 }
 
 export class Platform extends pulumi.ComponentResource {
-  readonly sshKey: hcloud.SshKey;
+  /** The Hetzner SSH key new servers get, by id or name (the API takes either). */
+  readonly sshKey: pulumi.Input<string>;
   readonly firewall: hcloud.Firewall;
   readonly network: hcloud.Network;
   readonly subnet: hcloud.NetworkSubnet;
@@ -43,11 +46,11 @@ export class Platform extends pulumi.ComponentResource {
     const child = { parent: this };
     this.networkZone = LOCATIONS[args.location];
 
-    this.sshKey = new hcloud.SshKey(
-      `${name}-ssh-key`,
-      { name: args.prefix, publicKey: args.publicKey, labels: args.labels },
-      child,
-    );
+    // Hetzner accepts a public key once per project: stacks sharing one name it instead.
+    this.sshKey =
+      args.hetznerKeyName ??
+      new hcloud.SshKey(`${name}-ssh-key`, { name: args.prefix, publicKey: args.publicKey, labels: args.labels }, child)
+        .id;
     this.firewall = new hcloud.Firewall(
       `${name}-firewall`,
       { name: args.prefix, labels: args.labels, rules: firewallRules(args.sshPort, args.sshAllowFrom) },

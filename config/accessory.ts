@@ -78,6 +78,11 @@ const fileEntry = z.union([
     .refine((f) => (f.source === undefined) !== (f.content === undefined), "set exactly one of source or content"),
 ]);
 
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
+
+/** Where the postgres image reads the password from (POSTGRES_PASSWORD_FILE), mounted read-only. */
+export const POSTGRES_PASSWORD_FILE = "/run/secrets/postgres-password";
+
 export const postgresSchema = z
   .strictObject({
     database: z
@@ -89,16 +94,24 @@ export const postgresSchema = z
       .regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lowercase user name")
       .default("app")
       .describe("Database user (POSTGRES_USER). Default app."),
-    passwordSecret: secretName.describe("Name of the berth:secrets entry holding the password (POSTGRES_PASSWORD)."),
+    passwordSecret: secretName.describe(
+      "Name of the berth:secrets entry holding the password. A new value is set in the running database (psql, hashed before it is sent) before the apps get the new URL.",
+    ),
     extensions: z
       .array(z.string().regex(/^[a-z_][a-z0-9_]*$/, "must be an extension name such as postgis"))
       .default([])
       .describe("Extensions enabled in the database once it answers, e.g. [postgis]."),
     databaseUrl: z
-      .union([z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"), z.literal(false)])
+      .union([envName, z.literal(false)])
       .default("DATABASE_URL")
       .describe(
         "Variable through which every app container receives the connection URL (a secret). Default DATABASE_URL; false to leave it out.",
+      ),
+    databaseHost: z
+      .union([envName, z.literal(false)])
+      .default("DATABASE_HOST")
+      .describe(
+        "Variable through which every app container receives the database's address (the host part of the URL), for apps whose database.yml reads it. Default DATABASE_HOST; false to leave it out.",
       ),
   })
   .describe(

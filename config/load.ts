@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { parseDocument } from "yaml";
 import { z } from "zod";
 import { closest } from "./closest";
-import { accessoryFileSources, DeployConfig, normalize, stackSchema } from "./schema";
+import { accessoryFileSources, DeployConfig, normalize, serverName, stackSchema } from "./schema";
 
 export const NAMESPACE = "berth";
 
@@ -81,6 +81,13 @@ export function parseConfig(
     .filter((f) => !fs.existsSync(path.resolve(projectDir, f.source)))
     .map((f) => `${NAMESPACE}:${f.path}: local file ${f.source} not found (paths are relative to ${projectDir})`);
   if (missing.length > 0) throw new ConfigError(missing, source);
+  const longNames = Object.entries(result.data.hosts)
+    .filter(([name, h]) => h.address === undefined && serverName(result.data.service, stack, name).length > 63)
+    .map(
+      ([name]) =>
+        `${configPath(["hosts", name])}: the server's name ${serverName(result.data.service, stack, name)} (<service>-<stack>-<host>, unique in the Hetzner project) is longer than the 63 characters of a host name; shorten the host name or berth:service`,
+    );
+  if (longNames.length > 0) throw new ConfigError(longNames, source);
   return normalize(stack, { ...result.data, version: result.data.version }, (file) =>
     fs.readFileSync(path.resolve(projectDir, file), "utf8"),
   );

@@ -30,6 +30,7 @@ import {
   AccessoryPort,
   LITESTREAM_IMAGE,
   parsePort,
+  POSTGRES_PASSWORD_FILE,
   privateAddress,
 } from "./accessory";
 
@@ -86,6 +87,43 @@ export const dataVolumeSchema = z
     "A Hetzner volume attached to this host and mounted at boot. Volumes are protected and kept when removed from config.",
   );
 
+/** Host key types berth accepts; RSA only beside an ed25519 or ECDSA key (see usableHostKey). */
+const HOST_KEY_TYPES = [
+  "ssh-ed25519",
+  "ecdsa-sha2-nistp256",
+  "ecdsa-sha2-nistp384",
+  "ecdsa-sha2-nistp521",
+  "ssh-rsa",
+] as const;
+
+/**
+ * A host key as `ssh-keyscan` prints it (`address type key`) or as a `.pub` file holds it
+ * (`type key comment`), reduced to `type key`; undefined when it is not a well-formed key.
+ */
+export function parseHostKey(line: string): string | undefined {
+  const words = line.trim().split(/\s+/);
+  const at = words.findIndex((w) => (HOST_KEY_TYPES as readonly string[]).includes(w));
+  const data = words[at + 1];
+  if (at < 0 || at > 1 || !data || !/^[A-Za-z0-9+/]+={0,2}$/.test(data)) return undefined;
+  // The key data starts with its own type name: a pasted key of another type is caught here.
+  const blob = Buffer.from(data, "base64");
+  if (blob.length < 4 || blob.subarray(4, 4 + blob.readUInt32BE(0)).toString() !== words[at]) return undefined;
+  return `${words[at]} ${data}`;
+}
+
+/**
+ * The key berth verifies a host with: the first ed25519 or ECDSA key. The command provider
+ * negotiates only the given key's algorithm (pulumi-command provider/pkg/provider/remote/
+ * connection.go: HostKeyAlgorithms), and for an RSA key that is SHA-1 `ssh-rsa`, which
+ * OpenSSH servers refuse since 8.8.
+ */
+export function usableHostKey(keys: string[]): string | undefined {
+  return keys.find((k) => !k.startsWith("ssh-rsa "));
+}
+
+const hostKeysHelp = (name: string, address: string, port: number) =>
+  `get it with \`ssh-keyscan -p ${port} -t ed25519 ${address}\`, check that its fingerprint (\`ssh-keygen -lf <file>\`) is the one the machine shows for itself (\`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` on its console), then \`pulumi config set --path 'berth:hosts.${name}.hostKeys[0]' 'ssh-ed25519 AAAA...'\``;
+
 /** One configured host, as written. `address` decides whether it is an existing machine. */
 const hostInput = z
   .strictObject({
@@ -134,9 +172,29 @@ const hostInput = z
     privateAddress: ipv4
       .optional()
       .describe("Address on which other hosts reach an existing machine privately (VPN, vSwitch). Default: address."),
+    hostKeys: z
+      .array(
+        z
+          .string()
+          .refine(
+            (k) => parseHostKey(k) !== undefined,
+            "must be an SSH host key as ssh-keyscan prints it (203.0.113.7 ssh-ed25519 AAAA...) or as a .pub file holds it (ssh-ed25519 AAAA...)",
+          ),
+      )
+      .min(1)
+      .optional()
+      .describe(
+        "SSH host keys of the machine, as `ssh-keyscan` prints them. Required for an existing machine: berth verifies them instead of trusting the first key it sees. For a Hetzner Cloud server berth generates the key itself; set this only for a server created before berth did (see README, Upgrading).",
+      ),
+    replace: z
+      .enum(["unprotect", "rebuild"])
+      .optional()
+      .describe(
+        "Replacing this Hetzner Cloud server on purpose (see README, Replacing a server): `unprotect` lifts its delete and rebuild protection (Pulumi's and Hetzner's) so `pulumi up --replace` can rebuild it as it was created; `rebuild` also builds the replacement from today's bootstrap, image and SSH key, so `pulumi up` rebuilds it when they changed. Remove it afterwards: the protection comes back.",
+      ),
   })
   .superRefine((host, ctx) => {
-    const cloudOnly = ["serverType", "location", "image", "volumes", "privateIp"] as const;
+    const cloudOnly = ["serverType", "location", "image", "volumes", "privateIp", "replace"] as const;
     const existingOnly = ["ipv6", "privateAddress"] as const;
     if (host.address !== undefined) {
       for (const key of cloudOnly) {
@@ -169,6 +227,14 @@ const hostInput = z
         message: `required: set one of ${locationNames.join(", ")}, or set \`address\` to use an existing machine`,
       });
     }
+    if (host.replace === "rebuild" && host.hostKeys) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["hostKeys"],
+        message:
+          "a rebuilt server gets the host key berth generates; remove hostKeys together with setting replace: rebuild",
+      });
+    }
   })
   .describe(
     "A Hetzner Cloud server berth creates (serverType, location, ...) or an existing machine berth uses (address).",
@@ -184,6 +250,9 @@ export type CloudHost = {
   volumes: Record<string, { size: number; format: "ext4" | "xfs"; mountPath: string }>;
   privateIp?: string;
   stateful: boolean;
+  /** Pinned host keys (`type key`) of a server created before berth generated them. */
+  hostKeys: string[];
+  replace?: "unprotect" | "rebuild";
 };
 export type ExistingHost = {
   kind: "existing";
@@ -192,8 +261,18 @@ export type ExistingHost = {
   ipv6?: string;
   privateAddress: string;
   stateful: boolean;
+  /** Host keys (`type key`) berth verifies the machine with. */
+  hostKeys: string[];
 };
 export type HostConfig = CloudHost | ExistingHost;
+
+/**
+ * Name of a Hetzner Cloud server, and its hostname: unique per Hetzner project, so it carries
+ * the service and stack, and at most 63 characters (one DNS label, RFC 1123).
+ */
+export function serverName(service: string, stack: string, host: string): string {
+  return `${service}-${stack}-${host}`;
+}
 
 const roleName = z.string().regex(/^[a-z][a-z0-9_-]*$/, "must be a lowercase role name such as web or job");
 
@@ -283,6 +362,14 @@ export const stackSchema = z
             "must be an OpenSSH public key line (ssh-ed25519 AAAA... comment)",
           )
           .describe("Public key installed on new servers (contents of ~/.ssh/id_ed25519.pub)."),
+        hetznerKeyName: z
+          .string()
+          .min(1)
+          .max(64)
+          .optional()
+          .describe(
+            "Name of an SSH key already in the Hetzner project to install on new servers, instead of registering publicKey as `<service>-<stack>`. Hetzner accepts a public key once per project: stacks sharing a project and a key register it once (`hcloud ssh-key create --name deploy --public-key-from-file ~/.ssh/id_ed25519.pub`) and name it here.",
+          ),
         privateKeySecret: secretName
           .optional()
           .describe(
@@ -384,6 +471,25 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
         });
       }
     });
+  }
+
+  for (const [name, host] of Object.entries(cfg.hosts)) {
+    const where = host.address ?? "<server address>";
+    if (host.address !== undefined && !host.hostKeys) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["hosts", name, "hostKeys"],
+        message: `required for an existing machine, so berth verifies it is talking to this machine instead of trusting the first key it sees: ${hostKeysHelp(name, where, cfg.ssh.port)}`,
+      });
+    }
+    const keys = (host.hostKeys ?? []).map(parseHostKey).filter((k): k is string => !!k);
+    if (keys.length > 0 && keys.length === host.hostKeys?.length && !usableHostKey(keys)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["hosts", name, "hostKeys"],
+        message: `needs the machine's ed25519 (or ECDSA) key beside RSA ones, since servers refuse the SHA-1 signatures an RSA host key would be checked with: ${hostKeysHelp(name, where, cfg.ssh.port)}`,
+      });
+    }
   }
 
   const byAddress = new Map<string, string>();
@@ -817,6 +923,7 @@ export function normalize(
         ipv6: h.ipv6,
         privateAddress: h.privateAddress ?? h.address,
         stateful: h.stateful ?? false,
+        hostKeys: (h.hostKeys ?? []).map((k) => parseHostKey(k)!),
       };
     } else {
       hosts[name] = {
@@ -834,6 +941,8 @@ export function normalize(
         ),
         privateIp: h.privateIp,
         stateful: h.stateful ?? false,
+        hostKeys: (h.hostKeys ?? []).map((k) => parseHostKey(k)!),
+        replace: h.replace,
       };
     }
   }
@@ -914,7 +1023,9 @@ function normalizeAccessory(
   if (pg) {
     env.clear.POSTGRES_DB = pg.database;
     env.clear.POSTGRES_USER = pg.user;
-    env.secret.POSTGRES_PASSWORD = pg.passwordSecret;
+    // The password comes from a file berth writes, so rotating it changes no container input: a
+    // running database gets it through psql instead (components/accessory.ts).
+    env.clear.POSTGRES_PASSWORD_FILE = POSTGRES_PASSWORD_FILE;
     const dataDir = "/var/lib/postgresql/data";
     const mounted = [...directories, ...(acc.volumes ?? [])].some((m) => m.split(":")[1] === dataDir);
     if (!mounted) directories.push(`data:${dataDir}`);

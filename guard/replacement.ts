@@ -9,12 +9,20 @@
 //   attributes marked `ForceNew: true` in internal/provider/resource_docker_{container,image}.go.
 //   Almost every container attribute is ForceNew; only restart policy, resource limits,
 //   healthcheck and destroy_grace_seconds update in place.
+// - tls (@pulumi/tls 5.6, bridged from hashicorp/terraform-provider-tls): every input of a
+//   private key is RequiresReplace in internal/provider/resource_private_key.go.
 // - command (@pulumi/command 1.2, a native provider): `triggers` carries the
 //   `provider:"replaceOnChanges"` tag in provider/pkg/provider/common/inputs.go, and the SDK adds
 //   `replaceOnChanges: ["triggers[*]"]` to every Command (recorded by the harness like any other
 //   option). A change to `create`, `stdin`, `environment` or `connection` is an update that runs
 //   the `update` command, or `create` again when there is none.
 // Attribute names are the Pulumi (camelCase) names of the Terraform attributes.
+//
+// Names: no hcloud resource berth creates is replaced when its `name` changes (server, network,
+// firewall, placement group, load balancer, managed certificate, volume and primary IP call
+// ChangeName/Update on `HasChange("name")`; the SSH key updates it in place): renaming them to
+// carry `<service>-<stack>` updates existing stacks in place. The names are unique per Hetzner
+// project, which is why a resource replaced create-first must get a new name, or be deleted first.
 
 export interface ReplacementRule {
   /** Top-level inputs whose change replaces the resource. */
@@ -147,6 +155,10 @@ export const REPLACEMENT: Record<string, ReplacementRule> = {
   "docker:index/remoteImage:RemoteImage": {
     replaceOn: ["name", "pullTriggers", "triggers", "platform", "build"],
     source: `${DOCKER}/resource_docker_image.go (ForceNew)`,
+  },
+  "tls:index/privateKey:PrivateKey": {
+    replaceOn: ["algorithm", "ecdsaCurve", "rsaBits", "opensshComment"],
+    source: "hashicorp/terraform-provider-tls internal/provider/resource_private_key.go (RequiresReplace)",
   },
   "command:remote:Command": {
     replaceOn: ["triggers"],

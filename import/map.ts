@@ -177,6 +177,13 @@ const lower = (s: string) =>
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-+|-+$/g, "");
 
+/** Key data of type ssh-ed25519 that is no machine's key (it spells "FillInTheHostKeyOfThisMachine"). */
+const HOST_KEY_STAND_IN = Buffer.concat(
+  [Buffer.from("ssh-ed25519"), Buffer.from("FillInTheHostKeyOfThisMachine!!!")].map((b) =>
+    Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]),
+  ),
+).toString("base64");
+
 export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {}): ImportResult {
   const problems: string[] = [];
   const unmapped: Unmapped[] = [];
@@ -317,7 +324,16 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
     } else {
       // An address left unset in ERB still has to look like a host name to pass validation.
       const unset = placeholders.find((p) => p.value === address);
-      hosts[name] = { address: unset ? `${address}.invalid` : address };
+      // berth verifies an existing machine's host key: a stand-in that parses as a key but matches
+      // no machine, so a stack imported and deployed unchanged stops at the first connection.
+      const hostKey = placeholder(
+        `${name}-host-key`,
+        `the SSH host key of host ${name}: \`ssh-keyscan -t ed25519 <its address>\`, checked against the fingerprint its console shows (\`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\`)`,
+      );
+      hosts[name] = {
+        address: unset ? `${address}.invalid` : address,
+        hostKeys: [`ssh-ed25519 ${HOST_KEY_STAND_IN} ${hostKey}`],
+      };
       if (unset) unset.what = `the address of host ${name} (${unset.what})`;
     }
     return name;

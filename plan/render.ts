@@ -1,6 +1,7 @@
 // Renders a berth program offline: runs it in Pulumi's mock runtime and records every resource
 // registration with the options that matter (protect, ignoreChanges, dependencies, ...), which
 // plain mocks hide. `berth plan` and the tests share it.
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
@@ -27,6 +28,8 @@ export interface Recorded {
   deleteBeforeReplace: boolean;
   /** Whether the program set deleteBeforeReplace at all: set to false, it overrides the provider's choice. */
   deleteBeforeReplaceDefined: boolean;
+  /** URN of the resource whose deletion deletes this one too (its own delete is skipped then). */
+  deletedWith: string;
   replaceOnChanges: string[];
   /** URNs this resource depends on, explicitly or through its inputs. */
   dependencies: string[];
@@ -49,6 +52,19 @@ function stableNumber(text: string): number {
   return h % 100000;
 }
 
+/** A real ed25519 public key, derived from `seed`, in OpenSSH's `ssh-ed25519 AAAA...` form. */
+function ed25519PublicKey(seed: string): string {
+  const pkcs8 = Buffer.concat([
+    Buffer.from("302e020100300506032b657004220420", "hex"),
+    crypto.createHash("sha256").update(seed).digest(),
+  ]);
+  const spki = crypto
+    .createPublicKey(crypto.createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" }))
+    .export({ format: "der", type: "spki" });
+  const field = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+  return `ssh-ed25519 ${Buffer.concat([field(Buffer.from("ssh-ed25519")), field(spki.subarray(-32))]).toString("base64")}`;
+}
+
 /** Plausible computed state for the resources whose outputs berth reads. */
 function mockState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
   const n = stableNumber(`${type}::${name}`);
@@ -67,6 +83,13 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
         ...inputs,
         ipv6Address: `2001:db8:${n.toString(16)}::1`,
         networks: (inputs.networks ?? []).map((net: any) => ({ ...net, ip: net.ip ?? `10.0.1.${100 + (n % 150)}` })),
+      };
+    case "tls:index/privateKey:PrivateKey":
+      return {
+        ...inputs,
+        publicKeyOpenssh: `${ed25519PublicKey(`${type}::${name}`)}\n`,
+        privateKeyOpenssh:
+          "-----BEGIN OPENSSH PRIVATE KEY-----\n(rendered offline)\n-----END OPENSSH PRIVATE KEY-----\n",
       };
     case "hcloud:index/loadBalancer:LoadBalancer":
       return { ...inputs, ipv4: `198.51.100.${n % 250}`, ipv6: `2001:db8:ffff::${n.toString(16)}` };
@@ -138,6 +161,7 @@ export async function run(opts: {
       retainOnDelete: req.getRetainondelete() ?? false,
       deleteBeforeReplace: req.getDeletebeforereplace(),
       deleteBeforeReplaceDefined: req.getDeletebeforereplacedefined(),
+      deletedWith: req.getDeletedwith(),
       replaceOnChanges: req.getReplaceonchangesList(),
       dependencies: [...deps],
       propertyDependencies,

@@ -43,7 +43,7 @@ export const stackOf = (urn: string) => urn.split("::")[0].replace(/^urn:pulumi:
 export const statefulProtected: Rule = {
   name: "stateful-resources-protected",
   description:
-    "Volumes, DNS zones, servers holding data (label berth-stateful or Hetzner delete protection) and their primary IPs are protected.",
+    "Volumes, DNS zones, servers holding data (label berth-stateful or Hetzner delete protection) and their primary IPs are protected; a server being replaced on purpose (label berth-replace, from berth:hosts.<name>.replace) is the one exception.",
   check: (resources) =>
     resources
       .filter(
@@ -54,6 +54,7 @@ export const statefulProtected: Rule = {
           (r.type === T.server && r.props.deleteProtection === true),
       )
       .filter((r) => !r.protect)
+      .filter((r) => !(r.type === T.server && r.props.labels?.["berth-replace"]))
       .map((r) => ({
         rule: statefulProtected.name,
         urn: r.urn,

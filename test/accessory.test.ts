@@ -117,7 +117,20 @@ describe("postgis accessory", () => {
     const db = named(resources, "db-db-1");
     assert.deepEqual(db.inputs.healthcheck.tests, ["CMD", "pg_isready", "-U", "shop", "-d", "shop"]);
     assert.ok(db.inputs.envs.includes("POSTGRES_DB=shop") && db.inputs.envs.includes("POSTGRES_USER=shop"));
-    assert.ok(db.inputs.envs.includes("POSTGRES_PASSWORD=sentinel p@ss/word"));
+    const file = named(resources, "db-db-1-password-file");
+    assert.equal(file.inputs.stdin, "sentinel p@ss/word");
+    assert.equal(file.raw.stdin[pulumi.runtime.specialSigKey], pulumi.runtime.specialSecretSig);
+    assert.match(file.inputs.create, /chmod 0600 /);
+    assert.ok(db.inputs.envs.includes("POSTGRES_PASSWORD_FILE=/run/secrets/postgres-password"));
+    assert.deepEqual(
+      db.inputs.volumes.find((v: any) => v.containerPath === "/run/secrets/postgres-password"),
+      {
+        hostPath: "/mnt/berth/pgdata/shop-db/files/run/secrets/postgres-password",
+        containerPath: "/run/secrets/postgres-password",
+        readOnly: true,
+      },
+    );
+    assert.ok(!JSON.stringify(db.inputs.envs).includes("sentinel"), "the password is in no container input");
     const ext = named(resources, "db-db-1-extensions");
     assert.match(ext.inputs.create, /CREATE EXTENSION IF NOT EXISTS "postgis"/);
     assert.ok(!ext.inputs.create.includes("sentinel"));
@@ -139,6 +152,33 @@ describe("postgis accessory", () => {
     });
   });
 
+  it("gives every app container DATABASE_HOST, the address in the URL", () => {
+    for (const name of ["shop-web-web-1-v1"]) {
+      assert.ok(named(resources, name).inputs.envs.includes("DATABASE_HOST=10.0.1.10"), name);
+    }
+  });
+
+  it("rotating the password changes no database container input; the running database gets it before the apps get the new URL", async () => {
+    const rotated = await render((c) => (c.secrets.PG_PASS = "sentinel rotated"));
+    const diff = diffRenders(resources, rotated.resources);
+    const changed = diff.changed.map((r) => r.name).sort();
+    assert.ok(!changed.includes("db-db-1"), "the database container is neither replaced nor restarted");
+    assert.deepEqual(diff.created, []);
+    assert.deepEqual(diff.deleted, []);
+    const password = named(rotated.resources, "db-db-1-password");
+    assert.ok(changed.includes("db-db-1-password"), "its stdin changed: the command runs again");
+    assert.equal(password.inputs.stdin, "sentinel rotated\nsentinel rotated\n");
+    assert.equal(password.raw.stdin[pulumi.runtime.specialSigKey], pulumi.runtime.specialSecretSig);
+    assert.match(password.inputs.create, /docker exec -i shop-db psql .* -U shop -d shop -c '\\password shop'/);
+    assert.ok(!password.inputs.create.includes("sentinel"));
+    assert.ok(password.dependencies.includes(named(rotated.resources, "db-db-1-ready").urn));
+    for (const r of rotated.resources.filter(
+      (r) => r.type === "docker:index/container:Container" && r.name.startsWith("shop-"),
+    )) {
+      assert.ok(transitiveDependencies(rotated.resources, r).has(password.urn), `${r.name} starts after the rotation`);
+    }
+  });
+
   it("uses the container name when the app runs on the database host", async () => {
     const { outputs } = await render((c) => {
       c.servers.web.hosts = ["db-1"];
@@ -150,7 +190,10 @@ describe("postgis accessory", () => {
 
   it("backs up with pg_dump before the new version's containers start, on every deploy", () => {
     const backup = named(resources, "shop-db-db-1-backup");
-    assert.match(backup.inputs.create, /docker exec shop-db pg_dump -U shop -Fc shop/);
+    assert.match(
+      backup.inputs.create,
+      /docker exec "\$1" pg_dump -U "\$2" -Fc "\$3" > "\$4.tmp"' sh shop-db shop shop "\$out"/,
+    );
     assert.match(backup.inputs.create, /\/mnt\/berth\/pgdata\/shop-db\/backups/);
     assert.match(backup.inputs.create, /tail -n \+4/, "keeps 3");
     assert.deepEqual(backup.inputs.triggers, ["v1"]);

@@ -92,18 +92,26 @@ describe("targets from stack outputs", () => {
 });
 
 describe("ssh and docker command lines", () => {
-  it("runs one remote command string over ssh, batch mode unless interactive", () => {
+  it("runs one remote command string over ssh, batch mode unless interactive, host keys checked strictly", () => {
     const ssh = { user: "deploy", address: "203.0.113.12", port: 2222 };
     assert.deepEqual(sshArgs(ssh, "docker ps"), [
       "-o",
       "BatchMode=yes",
+      "-o",
+      "StrictHostKeyChecking=yes",
       "-p",
       "2222",
       "deploy@203.0.113.12",
       "docker ps",
     ]);
-    assert.deepEqual(sshArgs(ssh, "docker exec -it c sh", { terminal: true }), [
+    assert.deepEqual(sshArgs(ssh, "docker exec -it c sh", { terminal: true, knownHostsFile: "/tmp/k" }), [
       "-t",
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      "UserKnownHostsFile=/tmp/k",
+      "-o",
+      "GlobalKnownHostsFile=/dev/null",
       "-p",
       "2222",
       "deploy@203.0.113.12",

@@ -1,16 +1,13 @@
 // logs, exec, details, accessory verbs and an alias, end to end: a real sshd and a real dockerd
-// started here on loopback (openssh-server and docker.io, installed by .ci/run), containers
-// from a tiny image built locally from Debian's static busybox (no registry is reachable).
+// on loopback (test/loopback.ts), containers from a tiny image of Debian's static busybox.
 // Hosts and containers come from stack outputs answered by the stand-in pulumi.
 import assert from "node:assert/strict";
-import { ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
-import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runCli } from "../cli/main";
 import { Io } from "../cli/process";
+import { Loopback, startLoopback } from "./loopback";
 
 const SERVICE = "myapp";
 const STACK = "staging";
@@ -18,81 +15,13 @@ const WEB = "myapp-web-staging-1";
 const JOB = "myapp-job-staging-1";
 const DB = "myapp-db";
 
-function tool(name: string, pkg: string): string {
-  const found = spawnSync("sh", ["-c", `command -v ${name} || ls /usr/sbin/${name} 2>/dev/null`], { encoding: "utf8" })
-    .stdout.trim()
-    .split("\n")[0];
-  assert.ok(found, `${name} is not installed; run: apt-get install -y ${pkg}`);
-  return found;
-}
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "berth-e2e-"));
-const sock = path.join(tmp, "docker.sock");
-const dockerEnv = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_BUILDKIT: "0" };
-const started: ChildProcess[] = [];
+let host: Loopback;
+let tmp = "";
 let sshPort = 0;
+const docker = (args: string[]) => host.docker(args);
 
-function docker(args: string[], timeout = 30_000): string {
-  return execFileSync("docker", args, { env: dockerEnv, encoding: "utf8", timeout, stdio: ["ignore", "pipe", "pipe"] });
-}
-
-async function until(what: string, ms: number, check: () => boolean): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${what} did not come up within ${ms / 1000}s`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
-}
-
-function start(file: string, args: string[], log: string): ChildProcess {
-  const out = fs.openSync(path.join(tmp, log), "a");
-  const child = spawn(file, args, { stdio: ["ignore", out, out], detached: true });
-  started.push(child);
-  return child;
-}
-
-async function startDocker(): Promise<void> {
-  const dockerd = tool("dockerd", "docker.io");
-  tool("docker", "docker.io");
-  start(
-    dockerd,
-    [
-      `--host=unix://${sock}`,
-      `--data-root=${tmp}/docker`,
-      `--exec-root=${tmp}/exec`,
-      `--pidfile=${tmp}/docker.pid`,
-      "--iptables=false",
-      "--bridge=none",
-    ],
-    "dockerd.log",
-  );
-  await until(
-    "dockerd",
-    30_000,
-    () => spawnSync("docker", ["version"], { env: dockerEnv, timeout: 5000 }).status === 0,
-  );
-
-  const busybox = tool("busybox", "busybox-static");
-  const context = path.join(tmp, "image");
-  fs.mkdirSync(context);
-  fs.copyFileSync(busybox, path.join(context, "busybox"));
-  fs.writeFileSync(
-    path.join(context, "Dockerfile"),
-    'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["sh"]\n',
-  );
-  docker(["build", "-q", "-t", "berth-e2e:1", context], 60_000);
-
+function startContainers(): void {
+  host.buildImage("berth-e2e:1", {});
   const loop = (name: string) =>
     `echo ${name} booted; i=0; while true; do i=$((i+1)); echo "${name} tick $i"; echo "${name} warn $i" >&2; sleep 0.1; done`;
   const run = (name: string, labels: string[], script: string) =>
@@ -118,38 +47,12 @@ async function startDocker(): Promise<void> {
   run("myapp-web-production-1", [`service=${SERVICE}`, "destination=production"], "exec sleep 3600");
 }
 
-async function startSshd(): Promise<void> {
-  const sshd = tool("sshd", "openssh-server");
-  tool("ssh", "openssh-client");
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", `${tmp}/host_key`]);
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", `${tmp}/id`]);
-  fs.copyFileSync(`${tmp}/id.pub`, `${tmp}/authorized_keys`);
-  fs.mkdirSync("/run/sshd", { recursive: true });
-  sshPort = await freePort();
-  fs.writeFileSync(
-    `${tmp}/sshd_config`,
-    [
-      `Port ${sshPort}`,
-      "ListenAddress 127.0.0.1",
-      `HostKey ${tmp}/host_key`,
-      `PidFile ${tmp}/sshd.pid`,
-      `AuthorizedKeysFile ${tmp}/authorized_keys`,
-      "StrictModes no",
-      "UsePAM no",
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      "PermitRootLogin prohibit-password",
-      // The session's docker talks to the dockerd started above.
-      `SetEnv DOCKER_HOST=unix://${sock}`,
-      "",
-    ].join("\n"),
-  );
-  start(sshd, ["-D", "-e", "-f", `${tmp}/sshd_config`], "sshd.log");
+function writeSshClient(): void {
   fs.writeFileSync(
     `${tmp}/ssh_config`,
     [
       "Host *",
-      `  IdentityFile ${tmp}/id`,
+      `  IdentityFile ${host.clientKey}`,
       "  IdentitiesOnly yes",
       "  UserKnownHostsFile /dev/null",
       "  StrictHostKeyChecking no",
@@ -160,14 +63,9 @@ async function startSshd(): Promise<void> {
   );
   // berth runs `ssh`; this one reads the test's client config first.
   fs.writeFileSync(`${tmp}/ssh`, `#!/bin/sh\nexec ssh -F ${tmp}/ssh_config "$@"\n`, { mode: 0o755 });
-  await until(
-    "sshd",
-    15_000,
-    () => spawnSync(`${tmp}/ssh`, ["-p", String(sshPort), "root@127.0.0.1", "true"], { timeout: 5000 }).status === 0,
-  );
 }
 
-function writeStack(): void {
+function writeStack(hostKey = host.hostKey): void {
   const ssh = `ssh://root@127.0.0.1:${sshPort}`;
   const state = {
     stack: STACK,
@@ -188,6 +86,8 @@ function writeStack(): void {
       accessories: { db: { hosts: ["job-1"], container: DB, image: "postgis/postgis:16-3.4" } },
       loadBalancer: null,
       dnsRecords: [],
+      // As the program exports it; the ssh wrapper's own config would accept any key.
+      knownHosts: `[127.0.0.1]:${sshPort} ${hostKey}\n`,
     },
   };
   fs.writeFileSync(`${tmp}/state.json`, JSON.stringify(state));
@@ -227,29 +127,18 @@ async function berth(...args: string[]) {
 
 describe("berth over a real sshd and dockerd", { timeout: 180_000 }, () => {
   before(async () => {
-    assert.equal(process.getuid?.(), 0, "these tests start dockerd and sshd, which needs root (as in .ci/run)");
-    await startDocker();
-    await startSshd();
+    host = await startLoopback();
+    tmp = host.tmp;
+    sshPort = host.sshPort;
+    startContainers();
+    writeSshClient();
     writeStack();
     // Let the looping containers write enough lines for the tails below.
     await new Promise((r) => setTimeout(r, 1500));
   });
 
   after(async () => {
-    try {
-      docker(["rm", "-f", WEB, JOB, DB, "kamal-proxy", "myapp-web-production-1"]);
-    } catch {
-      // dockerd may not have started; nothing to remove then.
-    }
-    for (const child of started.reverse()) {
-      if (child.exitCode !== null || child.pid === undefined) continue;
-      const exited = new Promise((r) => child.once("exit", r));
-      process.kill(-child.pid, "SIGTERM");
-      const timer = setTimeout(() => child.pid && process.kill(-child.pid, "SIGKILL"), 15_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    fs.rmSync(tmp, { recursive: true, force: true });
+    await host?.stop();
   });
 
   it("logs: the last N lines of the web containers, stderr included, per host", async () => {
@@ -316,5 +205,33 @@ describe("berth over a real sshd and dockerd", { timeout: 180_000 }, () => {
     assert.equal(r.code, 1);
     assert.match(r.err, /no host "web-9" in stack staging; hosts: web-1, job-1/);
     assert.equal(r.out, "");
+  });
+
+  it("refuses a host whose key is not the one the stack recorded, and says where to look", async () => {
+    const other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAMUGzeJwfzhUYIeRMnoPk6eIzlZ1jb7ItKab7Zq74Sg";
+    writeStack(other);
+    try {
+      const r = await berth("logs", "-n", "1");
+      assert.equal(r.code, 255);
+      assert.match(r.err, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+      assert.match(r.err, /the stack's knownHosts output is current \(`pulumi stack output knownHosts`\)/);
+      assert.equal(r.out.trim(), "== web-1 (127.0.0.1) ==", "nothing ran on the host");
+    } finally {
+      writeStack();
+    }
+  });
+
+  it("without a knownHosts output, checks against the user's known_hosts and never trusts a new key", async () => {
+    const state = JSON.parse(fs.readFileSync(`${tmp}/state.json`, "utf8"));
+    delete state.outputs.knownHosts;
+    fs.writeFileSync(`${tmp}/state.json`, JSON.stringify(state));
+    try {
+      const r = await berth("logs", "-n", "1");
+      assert.equal(r.code, 255, "the test's known_hosts is /dev/null: the host is unknown, so refused");
+      assert.match(r.err, /no knownHosts output yet/);
+      assert.match(r.err, /Host key verification failed/);
+    } finally {
+      writeStack();
+    }
   });
 });

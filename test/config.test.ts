@@ -4,6 +4,10 @@ import { ConfigError, configPath, fromEngineConfig, parseConfig } from "../confi
 import { stackConfig } from "./harness";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com";
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA+3GwnnUZfz5NzZZaJINVcpWnrsnndHiNL6VBVuKuWM";
+const ECDSA_KEY =
+  "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBJ/GIaM3mQ5wJUy6iZXh/fq4UG+/aeMS8RnML0NOtDJESuuL5wOZmI90wSFNdrE5UShzaAQGNuSbDlZUYhES6vY=";
+const RSA_KEY = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAEAcHBwcHBwcHBwcHBwcHBwc=";
 
 /** A small valid config; each case below breaks one thing. */
 function base(): Record<string, any> {
@@ -70,8 +74,14 @@ describe("configuration", () => {
     assert.deepEqual(cfg.network, { ipRange: "10.0.0.0/16", subnet: "10.0.1.0/24" });
   });
 
-  it("treats a host with an address as an existing machine", () => {
-    const cfg = parseConfig({ ...base(), hosts: { "web-1": { address: "203.0.113.7" } } }, "x");
+  it("treats a host with an address as an existing machine, with the host keys ssh-keyscan printed", () => {
+    const cfg = parseConfig(
+      {
+        ...base(),
+        hosts: { "web-1": { address: "203.0.113.7", hostKeys: [`203.0.113.7 ${RSA_KEY}`, `${HOST_KEY} root@web-1`] } },
+      },
+      "x",
+    );
     assert.deepEqual(cfg.hosts["web-1"], {
       kind: "existing",
       name: "web-1",
@@ -79,7 +89,28 @@ describe("configuration", () => {
       ipv6: undefined,
       privateAddress: "203.0.113.7",
       stateful: false,
+      hostKeys: [RSA_KEY, HOST_KEY],
     });
+  });
+
+  it("names an existing machine's missing host key and how to get and check it", () => {
+    const found = problems((c) => (c.hosts = { "web-1": { address: "203.0.113.7" } }));
+    assert.deepEqual(found, [
+      "berth:hosts.web-1.hostKeys: required for an existing machine, so berth verifies it is talking to this machine instead of trusting the first key it sees: get it with `ssh-keyscan -p 22 -t ed25519 203.0.113.7`, check that its fingerprint (`ssh-keygen -lf <file>`) is the one the machine shows for itself (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on its console), then `pulumi config set --path 'berth:hosts.web-1.hostKeys[0]' 'ssh-ed25519 AAAA...'`",
+    ]);
+  });
+
+  it("accepts ECDSA keys and a Hetzner key by name", () => {
+    const cfg = parseConfig(
+      {
+        ...base(),
+        hosts: { "web-1": { serverType: "cx23", location: "fsn1", hostKeys: [ECDSA_KEY] } },
+        ssh: { publicKey: KEY, hetznerKeyName: "deploy" },
+      },
+      "x",
+    );
+    assert.deepEqual(cfg.hosts["web-1"].hostKeys, [ECDSA_KEY]);
+    assert.equal(cfg.ssh.hetznerKeyName, "deploy");
   });
 
   const mistakes: [string, (c: Record<string, any>) => void, RegExp][] = [
@@ -123,7 +154,10 @@ describe("configuration", () => {
     [
       "two hosts with one address",
       (c) => (
-        (c.hosts = { a: { address: "203.0.113.1" }, b: { address: "203.0.113.1" } }),
+        (c.hosts = {
+          a: { address: "203.0.113.1", hostKeys: [HOST_KEY] },
+          b: { address: "203.0.113.1", hostKeys: [HOST_KEY] },
+        }),
         (c.servers.web.hosts = ["a", "b"]),
         (c.dns = { zone: "example.com", hosts: ["example.com"] })
       ),
@@ -149,8 +183,36 @@ describe("configuration", () => {
     ],
     [
       "cloud-only key on an existing machine",
-      (c) => (c.hosts["web-1"].address = "203.0.113.9"),
+      (c) => ((c.hosts["web-1"].address = "203.0.113.9"), (c.hosts["web-1"].hostKeys = [HOST_KEY])),
       /^berth:hosts\.web-1\.serverType: only for Hetzner Cloud servers/,
+    ],
+    [
+      "a host key that is not one",
+      (c) => (c.hosts["web-1"].hostKeys = ["ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQABAAAAEAcHBwcHBwcHBwcHBwcHBwc="]),
+      /^berth:hosts\.web-1\.hostKeys\[0\]: must be an SSH host key as ssh-keyscan prints it/,
+    ],
+    [
+      "only an RSA host key",
+      (c) => (c.hosts["web-1"] = { address: "203.0.113.9", hostKeys: [RSA_KEY] }),
+      /^berth:hosts\.web-1\.hostKeys: needs the machine's ed25519 \(or ECDSA\) key beside RSA ones/,
+    ],
+    [
+      "a pinned key on a server being rebuilt",
+      (c) => Object.assign(c.hosts["web-1"], { hostKeys: [HOST_KEY], replace: "rebuild" }),
+      /^berth:hosts\.web-1\.hostKeys: a rebuilt server gets the host key berth generates; remove hostKeys/,
+    ],
+    [
+      "replace on an existing machine",
+      (c) => (c.hosts["web-1"] = { address: "203.0.113.9", hostKeys: [HOST_KEY], replace: "unprotect" }),
+      /^berth:hosts\.web-1\.replace: only for Hetzner Cloud servers/,
+    ],
+    [
+      "a server name longer than a host name",
+      (c) => (
+        (c.hosts = { ["w".repeat(60)]: { serverType: "cx23", location: "fsn1" } }),
+        (c.servers.web.hosts = ["w".repeat(60)])
+      ),
+      /^berth:hosts\.w+: the server's name shop-test-w+ \(<service>-<stack>-<host>, unique in the Hetzner project\) is longer than the 63 characters/,
     ],
     [
       "several web hosts without dns",

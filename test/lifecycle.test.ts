@@ -254,42 +254,36 @@ describe("lifecycle: failed updates and berth rollback", () => {
 });
 
 describe("lifecycle: replacing a server (pulumi up --replace)", () => {
-  it(
-    "production: replacing a web server gives the host a new machine that serves the app",
-    {
-      todo: "item 7: the server keeps its fixed name and its primary IPs while Pulumi creates the replacement first, so Hetzner refuses it",
-    },
-    async () => {
-      const p = await firstDeploy("production");
-      p.up("production", await base("production"), { replace: ["web-1-server"] });
-      assertClean(...p.history);
-      assert.ok(served(p.world).some((r) => r.host === "web-1" && r.running));
-    },
-  );
+  it("production: replacing a web server gives the host a new machine that serves the app", async () => {
+    const p = await firstDeploy("production");
+    p.up("production", await base("production"), { replace: ["web-1-server"] });
+    assertClean(...p.history);
+    assert.ok(served(p.world).some((r) => r.host === "web-1" && r.running));
+  });
 
   it(
-    "production: replacing the data server (protection lifted on purpose) keeps the database on its volume",
+    "production: replacing the data server as the README says keeps the database on its volume",
     {
-      todo: "item 7: the replacement server's name and primary IPs are taken by the old one, and the volume mount would not run again on the new machine",
+      todo: "the delete-first server replacement cascades to the app containers whose DATABASE_URL reads the server's private IP",
     },
     async () => {
       const p = await firstDeploy("production");
-      const state = p.states.get("production")!;
-      // `pulumi state unprotect` on the server: the engine refuses to replace a protected resource.
-      p.states.set(
-        "production",
-        state.map((r) => (r.name === "db-1-server" ? { ...r, protect: false } : r)),
-      );
-      p.up("production", await base("production"), {
-        replace: ["db-1-server"],
-        intended: (urn) => urn.endsWith("::db-1-server"),
+      // README, Replacing a server: lift the protection in an update of its own, replace, protect again.
+      const unprotect = await render("production", "db-1 replace: unprotect", (c) => {
+        c["berth:hosts"]["db-1"].replace = "unprotect";
       });
+      const lifted = p.up("production", unprotect);
+      assert.ok(!lifted.steps.some((s) => s.op.startsWith("replace") || s.op === "delete"), "lifting replaces nothing");
+      p.up("production", unprotect, { replace: ["db-1-server"], intended: (urn) => urn.endsWith("::db-1-server") });
+      p.up("production", await base("production"));
       assertClean(...p.history);
       const db = [...p.world.machines.values()].find(
         (m) => m.alive && m.label === "db-1" && m.containers.has("myapp-db"),
       );
       assert.ok(db, "the database runs on the new machine");
       assert.ok(db.mounts.has("/mnt/berth/pgdata"), "on its volume");
+      const state = p.states.get("production")!;
+      assert.ok(state.find((r) => r.name === "db-1-server")?.protect, "protected again afterwards");
     },
   );
 
@@ -305,17 +299,11 @@ describe("lifecycle: replacing a server (pulumi up --replace)", () => {
 });
 
 describe("lifecycle: domains and hosts", () => {
-  it(
-    "production: adding a public host name re-routes the proxies and the load balancer's certificate",
-    {
-      todo: "item 9: the managed certificate has a fixed name and is replaced create-first, so Hetzner refuses the new one",
-    },
-    async () => {
-      const p = await firstDeploy("production");
-      p.up("production", await render("production", "domains", (c) => c["berth:dns"].hosts.push("app.example.com")));
-      assertClean(...p.history);
-    },
-  );
+  it("production: adding a public host name re-routes the proxies and the load balancer's certificate", async () => {
+    const p = await firstDeploy("production");
+    p.up("production", await render("production", "domains", (c) => c["berth:dns"].hosts.push("app.example.com")));
+    assertClean(...p.history);
+  });
 
   it("staging: adding a public host name re-runs the switch with the new host and keeps serving", async () => {
     const p = await firstDeploy("staging");
@@ -366,35 +354,23 @@ describe("lifecycle: domains and hosts", () => {
 });
 
 describe("lifecycle: several stacks in one Hetzner project", () => {
-  it(
-    "staging and production of one app deploy side by side",
-    {
-      todo: "item 8: both example stacks register the same SSH public key, and Hetzner rejects a duplicate fingerprint",
-    },
-    async () => {
-      const p = await firstDeploy("production");
-      p.up("staging", await base("staging"));
-      assertClean(...p.history);
-    },
-  );
+  it("staging and production of one app deploy side by side", async () => {
+    const p = await firstDeploy("production");
+    p.up("staging", await base("staging"));
+    assertClean(...p.history);
+  });
 
-  it(
-    "two apps' production stacks, each with its own SSH key, deploy side by side",
-    {
-      todo: "item 8: server names are the bare host names (db-1, web-1...), so Hetzner refuses the second app's servers as duplicates",
-    },
-    async () => {
-      const p = await firstDeploy("production");
-      const other = await render("production", "other app", (c) => {
-        c["berth:service"] = "otherapp";
-        c["berth:ssh"].publicKey =
-          "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherAppExampleKeyReplaceWithYourOwnPublicKey deploy@example.com";
-      });
-      // Another app's stack: its own state, the same Hetzner project.
-      p.up("otherapp/production", other);
-      assertClean(...p.history);
-    },
-  );
+  it("two apps' production stacks, each with its own SSH key, deploy side by side", async () => {
+    const p = await firstDeploy("production");
+    const other = await render("production", "other app", (c) => {
+      c["berth:service"] = "otherapp";
+      c["berth:ssh"].publicKey =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherAppExampleKeyReplaceWithYourOwnPublicKey deploy@example.com";
+    });
+    // Another app's stack: its own state, the same Hetzner project.
+    p.up("otherapp/production", other);
+    assertClean(...p.history);
+  });
 });
 
 describe("lifecycle: the invariants catch a broken program or plan", () => {
@@ -481,6 +457,7 @@ describe("lifecycle: engine rules on small programs", () => {
     retainOnDelete: false,
     deleteBeforeReplace: false,
     deleteBeforeReplaceDefined: false,
+    deletedWith: "",
     replaceOnChanges: [],
     dependencies: [],
     propertyDependencies: {},

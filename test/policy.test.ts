@@ -24,7 +24,9 @@ describe("policy pack rules", () => {
   function violations(stack: string, mutate: (rs: PolicyInput[]) => void) {
     const rs = structuredClone(stacks[stack]);
     mutate(rs);
-    return checkStack(rs, stackOf(rs[0].urn)).map((v) => `${v.rule} ${v.urn.split("::").pop()}`);
+    return checkStack(rs, stackOf(rs[0].urn))
+      .map((v) => `${v.rule} ${v.urn.split("::").pop()}`)
+      .sort();
   }
   const find = (rs: PolicyInput[], name: string) => {
     const r = rs.find((x) => x.name === name);
@@ -50,14 +52,32 @@ describe("policy pack rules", () => {
         find(rs, "db-1-ipv4").protect = false;
       }),
       [
-        "stateful-resources-protected db-1-pgdata-volume",
         "stateful-resources-protected db-1-ipv4",
+        "stateful-resources-protected db-1-pgdata-volume",
         "stateful-resources-protected db-1-server",
       ],
     );
     assert.deepEqual(
       violations("staging", (rs) => (find(rs, "staging-1-server").protect = false)),
       ["stateful-resources-protected staging-1-server"],
+    );
+  });
+
+  it("let a data server go unprotected only while it is being replaced on purpose, never its volume or addresses", async () => {
+    const rs = asPolicy(
+      (
+        await runIndex(
+          "production",
+          stackConfig("production", (c) => ((c["berth:hosts"] as any)["db-1"].replace = "unprotect")),
+        )
+      ).resources,
+    );
+    assert.equal(find(rs, "db-1-server").protect, false);
+    assert.deepEqual(checkStack(rs, "production"), []);
+    find(rs, "db-1-pgdata-volume").protect = false;
+    assert.deepEqual(
+      checkStack(rs, "production").map((v) => v.urn.split("::").pop()),
+      ["db-1-pgdata-volume"],
     );
   });
 

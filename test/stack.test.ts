@@ -34,6 +34,7 @@ describe("stack outputs through Pulumi's entry", () => {
       "databaseUrls",
       "dnsRecords",
       "hosts",
+      "knownHosts",
       "loadBalancer",
       "roles",
       "service",
@@ -81,7 +82,7 @@ describe("staging stack", () => {
 
   it("exports what the operations CLI reads for each host", () => {
     const h = outputs.hosts["staging-1"];
-    assert.deepEqual(Object.keys(h).sort(), ["ipv4", "ipv6", "kind", "name", "privateIp", "roles", "ssh"]);
+    assert.deepEqual(Object.keys(h).sort(), ["hostKey", "ipv4", "ipv6", "kind", "name", "privateIp", "roles", "ssh"]);
     assert.equal(h.ssh, `ssh://root@${h.ipv4}:22`);
     assert.deepEqual(h.roles, ["web"]);
     assert.match(h.privateIp, /^10\.0\.1\./);

@@ -85,7 +85,13 @@ describe("scripts sent to hosts", () => {
     shellcheck("ready", readinessScript("web-1", 30));
     shellcheck(
       "mount",
-      mountScript({ host: "db-1", volume: "pgdata", volumeId: "123", format: "xfs", mountPath: "/srv/pg" }),
+      mountScript({
+        host: "db-1",
+        volume: "pgdata",
+        device: "/dev/disk/by-id/scsi-0HC_Volume_123",
+        format: "xfs",
+        mountPath: "/srv/pg",
+      }),
     );
   });
 

@@ -1,0 +1,222 @@
+// A host to run berth's scripts on for real: an sshd and a dockerd started by the test on
+// loopback (openssh-server and docker.io, installed by .ci/run), in a temp dir, on free ports,
+// stopped afterwards. Images are built locally from files of this machine (no registry is
+// reachable): Debian's static busybox, plus whatever binaries a test needs with their libraries.
+import assert from "node:assert/strict";
+import { ChildProcess, execFileSync, spawn, spawnSync, SpawnSyncReturns } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+
+export function tool(name: string, pkg: string): string {
+  const found = spawnSync("sh", ["-c", `command -v ${name} || ls /usr/sbin/${name} 2>/dev/null`], { encoding: "utf8" })
+    .stdout.trim()
+    .split("\n")[0];
+  assert.ok(found, `${name} is not installed; run: apt-get install -y ${pkg}`);
+  return found;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on("error", reject);
+  });
+}
+
+export async function until(what: string, ms: number, check: () => boolean): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} did not come up within ${ms / 1000}s`);
+}
+
+export interface LoopbackOptions {
+  /**
+   * Run sshd (and so every script) in a private mount namespace whose /etc is a copy: scripts
+   * may then rewrite /etc/fstab and mount file systems without touching this machine.
+   */
+  privateEtc?: boolean;
+}
+
+export interface Loopback {
+  tmp: string;
+  sshPort: number;
+  /** The sshd's host key, `ssh-ed25519 AAAA...`. */
+  hostKey: string;
+  /** Private key the test's ssh client logs in with. */
+  clientKey: string;
+  /** The /etc the scripts see when privateEtc is set. */
+  etc: string;
+  docker(args: string[], timeout?: number): string;
+  /** Runs a script on the host the way the command provider does: one ssh session, stdin piped. */
+  run(script: string, stdin?: string): SpawnSyncReturns<string>;
+  /** Builds an image holding busybox and the given files of this machine (with their libraries). */
+  buildImage(tag: string, binaries: Record<string, string>, extraFiles?: Record<string, string>): void;
+  stop(): Promise<void>;
+}
+
+export async function startLoopback(opts: LoopbackOptions = {}): Promise<Loopback> {
+  assert.equal(process.getuid?.(), 0, "these tests start dockerd and sshd, which needs root (as in .ci/run)");
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "berth-host-"));
+  const sock = path.join(tmp, "docker.sock");
+  const dockerEnv = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_BUILDKIT: "0" };
+  const started: ChildProcess[] = [];
+  const start = (file: string, args: string[], log: string) => {
+    const out = fs.openSync(path.join(tmp, log), "a");
+    const child = spawn(file, args, { stdio: ["ignore", out, out], detached: true });
+    started.push(child);
+    return child;
+  };
+  const docker = (args: string[], timeout = 30_000) =>
+    execFileSync("docker", args, { env: dockerEnv, encoding: "utf8", timeout, stdio: ["ignore", "pipe", "pipe"] });
+
+  const stop = async () => {
+    for (const child of started.reverse()) {
+      if (child.exitCode !== null || child.pid === undefined) continue;
+      const exited = new Promise((r) => child.once("exit", r));
+      process.kill(-child.pid, "SIGTERM");
+      const timer = setTimeout(() => child.pid && process.kill(-child.pid, "SIGKILL"), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    fs.rmSync(tmp, { recursive: true, force: true });
+  };
+
+  try {
+    start(
+      tool("dockerd", "docker.io"),
+      [
+        `--host=unix://${sock}`,
+        `--data-root=${tmp}/docker`,
+        `--exec-root=${tmp}/exec`,
+        `--pidfile=${tmp}/docker.pid`,
+        "--iptables=false",
+        "--bridge=none",
+      ],
+      "dockerd.log",
+    );
+    tool("docker", "docker.io");
+    await until(
+      "dockerd",
+      30_000,
+      () => spawnSync("docker", ["version"], { env: dockerEnv, timeout: 5000 }).status === 0,
+    );
+
+    const sshd = tool("sshd", "openssh-server");
+    tool("ssh", "openssh-client");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", `${tmp}/host_key`]);
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", `${tmp}/id`]);
+    fs.copyFileSync(`${tmp}/id.pub`, `${tmp}/authorized_keys`);
+    fs.mkdirSync("/run/sshd", { recursive: true });
+    const sshPort = await freePort();
+    fs.writeFileSync(
+      `${tmp}/sshd_config`,
+      [
+        `Port ${sshPort}`,
+        "ListenAddress 127.0.0.1",
+        `HostKey ${tmp}/host_key`,
+        `PidFile ${tmp}/sshd.pid`,
+        `AuthorizedKeysFile ${tmp}/authorized_keys`,
+        "StrictModes no",
+        "UsePAM no",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PermitRootLogin prohibit-password",
+        // The session's docker talks to the dockerd started above.
+        `SetEnv DOCKER_HOST=unix://${sock}`,
+        "",
+      ].join("\n"),
+    );
+    let etc = "/etc";
+    if (opts.privateEtc) {
+      etc = `${tmp}/etc`;
+      execFileSync("cp", ["-a", "/etc", etc]);
+      start(
+        tool("unshare", "util-linux"),
+        [
+          "--mount",
+          "--propagation",
+          "private",
+          "sh",
+          "-c",
+          'mount --bind "$1" /etc && exec "$2" -D -e -f "$3"',
+          "sh",
+          etc,
+          sshd,
+          `${tmp}/sshd_config`,
+        ],
+        "sshd.log",
+      );
+    } else {
+      start(sshd, ["-D", "-e", "-f", `${tmp}/sshd_config`], "sshd.log");
+    }
+    const sshArgs = [
+      "-F",
+      "/dev/null",
+      "-i",
+      `${tmp}/id`,
+      "-o",
+      "IdentitiesOnly=yes",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "UserKnownHostsFile=/dev/null",
+      "-o",
+      "StrictHostKeyChecking=no",
+      "-o",
+      "LogLevel=ERROR",
+      "-p",
+      String(sshPort),
+      "root@127.0.0.1",
+    ];
+    const run = (script: string, stdin?: string) =>
+      spawnSync("ssh", [...sshArgs, script], { input: stdin ?? "", encoding: "utf8", timeout: 120_000 });
+    await until("sshd", 15_000, () => run("true").status === 0);
+
+    const busybox = tool("busybox", "busybox-static");
+    const buildImage = (tag: string, binaries: Record<string, string>, extraFiles: Record<string, string> = {}) => {
+      const context = fs.mkdtempSync(path.join(tmp, "image-"));
+      const root = path.join(context, "root");
+      const put = (from: string, to: string) => {
+        fs.mkdirSync(path.join(root, path.dirname(to)), { recursive: true });
+        fs.copyFileSync(fs.realpathSync(from), path.join(root, to));
+      };
+      put(busybox, "/bin/busybox");
+      for (const [to, from] of Object.entries(binaries)) {
+        put(from, to);
+        const libs = execFileSync("ldd", [from], { encoding: "utf8" });
+        for (const m of libs.matchAll(/(\/\S+) \(0x/g)) put(m[1], m[1]);
+      }
+      for (const [to, content] of Object.entries(extraFiles)) {
+        fs.mkdirSync(path.join(root, path.dirname(to)), { recursive: true });
+        fs.writeFileSync(path.join(root, to), content, { mode: 0o755 });
+      }
+      fs.writeFileSync(
+        path.join(context, "Dockerfile"),
+        'FROM scratch\nCOPY root/ /\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["sh"]\n',
+      );
+      docker(["build", "-q", "-t", tag, context], 120_000);
+    };
+
+    return {
+      tmp,
+      sshPort,
+      hostKey: fs.readFileSync(`${tmp}/host_key.pub`, "utf8").trim().split(" ").slice(0, 2).join(" "),
+      clientKey: `${tmp}/id`,
+      etc,
+      docker,
+      run,
+      buildImage,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
