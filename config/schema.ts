@@ -498,6 +498,17 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
         message: `kamal-proxy can only obtain Let's Encrypt certificates for a role on a single host; role ${role} has ${def.hosts.length}. Set ssl: false (TLS ends at the load balancer)`,
       });
     }
+    // kamal-proxy v0.9.2 refuses TLS on a service that does not include the root path
+    // (internal/cmd/deploy.go: "TLS settings must be specified on the root path service"; path
+    // prefixes are normalised to "/" plus the prefix without slashes, internal/server/service_map.go).
+    if (proxy.ssl && proxy.pathPrefixes.length > 0 && !proxy.pathPrefixes.some((p) => /^\/*$/.test(p))) {
+      const own = typeof def.proxy === "object" && def.proxy.pathPrefix !== undefined;
+      ctx.addIssue({
+        code: "custom",
+        path: own ? ["servers", role, "proxy", "pathPrefix"] : ["proxy", "pathPrefix"],
+        message: `role ${role} serves only ${proxy.pathPrefixes.join(", ")} with ssl on, which kamal-proxy refuses: it takes TLS settings only from the service on the root path. Set ssl: false on this role (TLS then ends at the load balancer, Cloudflare, or the app serving / on these host names), or remove pathPrefix`,
+      });
+    }
     if (proxy.ssl && proxy.hosts.length === 0) {
       ctx.addIssue({
         code: "custom",

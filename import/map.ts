@@ -1,7 +1,7 @@
 // Turns a loaded Kamal configuration into berth stack configuration. Every Kamal key is either
 // mapped, or reported with the reason it has no equivalent yet; nothing is dropped silently.
 import * as path from "node:path";
-import { commandWords, RUN_OPTIONS } from "../config/app";
+import { commandWords, reservedLabel, RUN_OPTIONS } from "../config/app";
 import { pinnedImage, privateAddress } from "../config/accessory";
 import { isHash, KamalConfigError, Placeholder, PLACEHOLDER_PREFIX } from "./kamal";
 
@@ -398,7 +398,7 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
       if (def.asset_path !== undefined)
         skip(`${at}/asset_path`, "berth has one asset path for the app (berth:assetPath)");
       const labels = hash(def.labels, `${at}/labels`);
-      if (labels || rootLabels) out.labels = stringValues({ ...rootLabels, ...labels });
+      if (labels || rootLabels) out.labels = userLabels({ ...rootLabels, ...labels }, `${at}/labels`);
       const logging = mapLogging(def.logging, `${at}/logging`);
       if (logging || rootLogging) out.logging = mergeLogging(rootLogging, logging);
       if (typeof def.proxy === "boolean") out.proxy = def.proxy;
@@ -410,7 +410,7 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
       problem(at, "should be an array or a hash");
       continue;
     }
-    if (!out.labels && rootLabels) out.labels = stringValues(rootLabels);
+    if (!out.labels && rootLabels) out.labels = userLabels(rootLabels, "labels");
     if (!out.logging && rootLogging) out.logging = rootLogging;
     if ((out.hosts as string[]).length === 0) {
       if (kamal.allow_empty_roles === true) {
@@ -530,6 +530,13 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
 
   function stringValues(obj: Record<string, unknown>): Record<string, string> {
     return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, String(v)]));
+  }
+
+  /** Labels as strings, without the ones berth sets itself (service, role, destination, berth.*). */
+  function userLabels(obj: Record<string, unknown>, at: string): Record<string, string> {
+    for (const key of Object.keys(obj).filter(reservedLabel))
+      skip(`${at}/${key}`, "berth sets this label itself; its commands find containers by it");
+    return stringValues(Object.fromEntries(Object.entries(obj).filter(([k]) => !reservedLabel(k))));
   }
 
   function shellCommand(cmd: string, at: string): string {
@@ -864,7 +871,7 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
 
       const env = mapEnv(acc.env, `${at}/env`, false);
       const labels = hash(acc.labels, `${at}/labels`);
-      if (labels) a.labels = stringValues(labels);
+      if (labels) a.labels = userLabels(labels, `${at}/labels`);
       if (acc.options !== undefined) {
         const o = mapOptions(acc.options, `${at}/options`);
         if (o) a.options = o;

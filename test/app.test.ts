@@ -231,17 +231,17 @@ describe("kamal-proxy", () => {
         responseTimeout: 60,
         buffering: { requests: false, maxRequestBody: 1000 },
         forwardHeaders: true,
-        pathPrefix: "/shop",
         deployTimeout: 90,
         drainTimeout: 20,
         sslRedirect: false,
       };
-      c.servers.job.proxy = { hosts: ["jobs.example.com"], ssl: false, appPort: 9000 };
+      // A path prefix needs ssl off: kamal-proxy takes TLS settings only from the root path service.
+      c.servers.job.proxy = { hosts: ["jobs.example.com"], ssl: false, appPort: 9000, pathPrefix: "/shop" };
     });
     const web: string = named(r, "shop-web-web-1-v42-switch").inputs.create;
+    assert.doesNotMatch(web, /--path-prefix/);
     for (const flag of [
       "--target=shop-web-production-v42:3000",
-      "--path-prefix=/shop",
       "--tls-redirect=false",
       "--deploy-timeout=90s",
       "--drain-timeout=20s",

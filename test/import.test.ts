@@ -333,6 +333,24 @@ describe("mapping Kamal keys", () => {
     assert.ok(result.notes.includes("servers/Mail.Out: role renamed to mail-out"));
     validateImport(result, "production", ROOT);
   });
+
+  it("leaves out labels berth sets itself, and says so", () => {
+    const result = mapKamal(
+      {
+        service: "svc",
+        image: "acme/svc",
+        servers: ["192.0.2.1"],
+        labels: { service: "other", team: "checkout", "berth.version": "x" },
+      },
+      { version: "v1", publicKey: KEY },
+    );
+    assert.deepEqual((result.config.servers as any).web.labels, { team: "checkout" });
+    assert.deepEqual(
+      result.unmapped.filter((u) => u.key.startsWith("labels/")).map((u) => u.key),
+      ["labels/service", "labels/berth.version"],
+    );
+    validateImport(result, "production", ROOT);
+  });
 });
 
 describe("loading Kamal configuration", () => {
