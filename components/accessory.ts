@@ -8,7 +8,7 @@ import { stringify } from "yaml";
 import { LITESTREAM_VERSION } from "../config/accessory";
 import { Accessory as AccessoryConfig, DeployConfig } from "../config/schema";
 import { Secrets } from "../config/stack";
-import { containerOptionInputs, containerVolume, homeDirectory } from "./app";
+import { containerLogging, containerOptionInputs, containerVolume, homeDirectory } from "./app";
 import { DOCKER_NETWORK } from "./bootstrap";
 import {
   awaitRunningScript,
@@ -216,6 +216,8 @@ export class Accessory extends pulumi.ComponentResource {
                 startPeriod: "10s",
               }
             : undefined,
+          // Kamal's default log rotation (max-size 10m), so a chatty service cannot fill the disk.
+          ...containerLogging(),
           ...containerOptionInputs(acc.options),
           // A database gets time to shut down cleanly.
           destroyGraceSeconds: 60,

@@ -5,7 +5,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { ContainerOptions } from "../config/app";
+import { ContainerOptions, DEFAULT_LOG_OPTIONS } from "../config/app";
 import { DeployConfig, Role } from "../config/schema";
 import { Secrets } from "../config/stack";
 import { DOCKER_NETWORK } from "./bootstrap";
@@ -99,6 +99,23 @@ export function containerOptionInputs(o: ContainerOptions): Partial<docker.Conta
     tmpfs: o.tmpfs,
     securityOpts: o.securityOpts,
     sysctls: o.sysctls,
+  };
+}
+
+/**
+ * Logging inputs of a container. As in Kamal (lib/kamal/configuration/logging.rb): with no
+ * driver and no options configured, `--log-opt max-size=10m`, so logs cannot fill the disk; any
+ * configured driver or options replace that default.
+ */
+export function containerLogging(logging?: {
+  driver?: string;
+  options?: Record<string, string | number>;
+}): Pick<docker.ContainerArgs, "logDriver" | "logOpts"> {
+  const options = Object.entries(logging?.options ?? {});
+  if (logging?.driver === undefined && options.length === 0) return { logOpts: { ...DEFAULT_LOG_OPTIONS } };
+  return {
+    logDriver: logging?.driver,
+    logOpts: options.length ? Object.fromEntries(options.map(([k, v]) => [k, String(v)])) : undefined,
   };
 }
 
@@ -300,10 +317,7 @@ export class App extends pulumi.ComponentResource {
           .concat([{ label: "berth.host-generation", value: host.generation }]),
         networksAdvanced: [{ name: DOCKER_NETWORK, aliases: [container] }],
         volumes,
-        logDriver: role.logging?.driver,
-        logOpts: role.logging?.options
-          ? Object.fromEntries(Object.entries(role.logging.options).map(([k, v]) => [k, String(v)]))
-          : undefined,
+        ...containerLogging(role.logging),
         ...containerOptionInputs(role.options),
         // Stopping the old version gives in-flight work the drain timeout to finish.
         destroyGraceSeconds: role.proxy?.drainTimeout ?? 30,

@@ -245,6 +245,9 @@ export const containerLabelsSchema = z.record(z.string(), z.string()).superRefin
   }
 });
 
+/** Kamal's default when no logging is configured: json-file logs rotated at 10 MB. */
+export const DEFAULT_LOG_OPTIONS = { "max-size": "10m" };
+
 export const loggingSchema = z
   .strictObject({
     driver: z.string().min(1).optional().describe("Docker log driver (default json-file)."),
@@ -253,7 +256,9 @@ export const loggingSchema = z
       .optional()
       .describe("Log driver options, e.g. max-size: 100m."),
   })
-  .describe("Container logging (Kamal's logging).");
+  .describe(
+    "Container logging (Kamal's logging). Default, as in Kamal: the daemon's log driver with max-size 10m, so logs cannot fill the disk. Setting driver or options replaces that default entirely (keep max-size in options to keep rotation).",
+  );
 
 const hostHeader = z
   .string()

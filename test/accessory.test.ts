@@ -185,6 +185,13 @@ describe("postgis accessory", () => {
     for (const r of [file, dirs]) shellcheck(r.name, r.inputs.create);
   });
 
+  it("rotates accessory logs at 10 MB (Kamal's default), so a database cannot fill the disk with logs", () => {
+    for (const name of ["db-db-1", "redis-web-1"]) {
+      const c = named(resources, name);
+      assert.deepEqual(c.inputs.logOpts, { "max-size": "10m" }, name);
+    }
+  });
+
   it("starts the app only after the accessories answer", () => {
     const app = resources.find((r) => r.name === "shop-web-web-1-v1")!;
     const deps = transitiveDependencies(resources, app);

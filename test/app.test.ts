@@ -137,6 +137,16 @@ describe("app containers", () => {
     assert.deepEqual(job.inputs.logOpts, { "max-size": "50m" });
   });
 
+  it("rotates container logs at 10 MB unless the role configures its own logging (Kamal's default)", async () => {
+    const web = named(resources, "shop-web-web-1-v42");
+    assert.deepEqual(web.inputs.logOpts, { "max-size": "10m" });
+    assert.equal(web.inputs.logDriver, undefined, "the daemon's driver, as Kamal leaves it");
+    const { resources: r } = await render((c) => (c.servers.web.logging = { driver: "journald" }));
+    const own = named(r, "shop-web-web-1-v42");
+    assert.equal(own.inputs.logDriver, "journald");
+    assert.equal(own.inputs.logOpts, undefined, "a configured driver replaces the default options");
+  });
+
   it("pulls the version's image on each host, keeps it for rollbacks, with registry credentials as a secret", () => {
     const images = byType(resources, "docker:index/remoteImage:RemoteImage").filter((i) =>
       i.inputs.name.startsWith("ghcr.io/acme/shop"),
