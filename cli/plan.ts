@@ -55,7 +55,10 @@ export async function render(root: string, stack: string): Promise<{ resources: 
 }
 
 const standInNote = (names: string[]) =>
-  names.length ? `Secrets not in the stack file, rendered with stand-ins: ${names.join(", ")}.\n` : "";
+  names.length
+    ? `Secrets not in the stack file, rendered with stand-ins: ${names.join(", ")}. ` +
+      "App container names end in a keyed fingerprint of what they run, secrets included: with stand-ins it differs from the deployed one.\n"
+    : "";
 
 /**
  * The project as it was at `ref`, unpacked into a temporary directory that shares this

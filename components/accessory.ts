@@ -8,7 +8,7 @@ import { stringify } from "yaml";
 import { LITESTREAM_VERSION } from "../config/accessory";
 import { Accessory as AccessoryConfig, DeployConfig } from "../config/schema";
 import { Secrets } from "../config/stack";
-import { containerLogging, containerOptionInputs, containerVolume, homeDirectory } from "./app";
+import { containerLogging, containerOptionInputs, containerVolume, databaseIsLocal, homeDirectory } from "./app";
 import { DOCKER_NETWORK } from "./bootstrap";
 import {
   awaitRunningScript,
@@ -253,9 +253,8 @@ export class Accessory extends pulumi.ComponentResource {
 
     const pg = acc.postgres;
     if (pg && pg.databaseUrl !== false) {
-      const appHosts = new Set(cfg.roles.flatMap((r) => r.hosts));
       const dbHost = args.hosts[acc.hosts[0]];
-      const local = [...appHosts].every((h) => h === dbHost.name);
+      const local = databaseIsLocal(cfg, acc);
       const address = local ? pulumi.output(acc.container) : dbHost.privateIp;
       const port = local ? (acc.port?.containerPort ?? 5432) : acc.port!.hostPort;
       this.databaseUrl = pulumi.secret(

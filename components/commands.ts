@@ -21,9 +21,13 @@ export function imageRef(image: string, version: string): string {
   return version.startsWith("sha256:") ? `${image}@${version}` : `${image}:${version}`;
 }
 
-/** Kamal's container name: `<service>-<role>-<destination>-<version>`. */
-export function containerName(service: string, role: string, stack: string, version: string): string {
-  return `${service}-${role}-${stack}-${versionLabel(version)}`;
+/**
+ * An app container's name: Kamal's `<service>-<role>-<destination>-<version>`, then the role's
+ * fingerprint (components/app.ts `roleRun`), so a container that runs anything differently gets a
+ * new name and is started beside the old one, never in its place.
+ */
+export function containerName(service: string, role: string, stack: string, version: string, fp: string): string {
+  return `${service}-${role}-${stack}-${versionLabel(version)}-${fp}`;
 }
 
 /** The kamal-proxy service a role's containers are deployed under. */
@@ -78,6 +82,26 @@ export function proxySwitchScript(service: string, container: string, p: Resolve
     "fi",
     `echo ${shq(`berth: ${service} now served by ${container}`)}`,
     "",
+  ].join("\n");
+}
+
+/**
+ * The route step's script: the switch to `container`, headed by the ids of the container and of
+ * kamal-proxy's container. The step records in Pulumi's state what it last routed to; the ids
+ * make a container or a kamal-proxy created again (a replaced server, whose kamal-proxy starts
+ * empty) a change of its script, so the route is asserted again. Changing the script updates the
+ * step in place; it is never replaced, since a replacement would delete the old step and with
+ * it (its delete) the route.
+ */
+export function routeScript(
+  service: string,
+  container: string,
+  p: ResolvedProxy,
+  ids: { container: string; proxy?: string },
+): string {
+  return [
+    `# berth: route ${service} to container ${ids.container}${ids.proxy ? ` through kamal-proxy container ${ids.proxy}` : ""}`,
+    proxySwitchScript(service, container, p),
   ].join("\n");
 }
 

@@ -2,6 +2,7 @@
 // mapped, or reported with the reason it has no equivalent yet; nothing is dropped silently.
 import * as path from "node:path";
 import { commandWords, reservedLabel, RUN_OPTIONS } from "../config/app";
+import { FINGERPRINT_KEY } from "../config/schema";
 import { pinnedImage, privateAddress } from "../config/accessory";
 import { isHash, KamalConfigError, Placeholder, PLACEHOLDER_PREFIX } from "./kamal";
 
@@ -522,6 +523,11 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
   put("readinessDelay", readinessDelay);
   put("ssh", ssh);
   put("dns", dns);
+  // App containers that receive a secret are named after a fingerprint keyed by a random key.
+  const appEnvs = [env, ...Object.values(servers).map((r) => r.env)] as ({ secret?: string[] } | undefined)[];
+  const databases = Object.values((accessories ?? {}) as Record<string, { postgres?: { databaseUrl?: unknown } }>);
+  if (appEnvs.some((e) => e?.secret?.length) || databases.some((a) => a.postgres && a.postgres.databaseUrl !== false))
+    needSecret(FINGERPRINT_KEY, "the fingerprints in app container names (a random key, set once)");
   // A placeholder whose place was dropped (an ERB host address under --provision) is not listed.
   const written = JSON.stringify(config);
   return { config, unmapped, notes, secrets, placeholders: placeholders.filter((p) => written.includes(p.value)) };

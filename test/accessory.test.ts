@@ -47,7 +47,11 @@ function baseConfig(): Record<string, any> {
         options: { memory: "256m" },
       },
     },
-    secrets: { PG_PASS: "sentinel p@ss/word", REDIS_PASSWORD: "sentinel-redis" },
+    secrets: {
+      PG_PASS: "sentinel p@ss/word",
+      REDIS_PASSWORD: "sentinel-redis",
+      BERTH_FINGERPRINT_KEY: "fingerprint-key-of-the-accessory-tests",
+    },
   };
 }
 
@@ -59,7 +63,7 @@ async function render(change?: (c: Record<string, any>) => void) {
   const result = await run({
     stack: "production",
     program: () => {
-      outputs = stackOutputs(cfg, deploy(cfg, secretsFrom(pulumi.secret<Record<string, string>>(raw.secrets))));
+      outputs = stackOutputs(cfg, deploy(cfg, secretsFrom(raw.secrets)));
       return outputs;
     },
   });
@@ -153,8 +157,10 @@ describe("postgis accessory", () => {
     assert.match(backup.inputs.create, /docker exec shop-db pg_dump -U shop -Fc shop/);
     assert.match(backup.inputs.create, /\/mnt\/berth\/pgdata\/shop-db\/backups/);
     assert.match(backup.inputs.create, /tail -n \+4/, "keeps 3");
-    assert.deepEqual(backup.inputs.triggers, ["v1"]);
-    const app = resources.find((r) => r.name === "shop-web-web-1-v1")!;
+    // Every release: a new version, or a change to what the app's containers run.
+    assert.equal(backup.inputs.triggers[0], "v1");
+    assert.match(backup.inputs.triggers[1], /^web=[0-9a-f]{8}$/);
+    const app = resources.find((r) => /^shop-web-web-1-v1-[0-9a-f]{8}$/.test(r.name))!;
     assert.ok(transitiveDependencies(resources, app).has(backup.urn));
     assert.ok(transitiveDependencies(resources, backup).has(named(resources, "db-db-1-extensions").urn));
     shellcheck("backup", backup.inputs.create);
@@ -193,10 +199,40 @@ describe("postgis accessory", () => {
   });
 
   it("starts the app only after the accessories answer", () => {
-    const app = resources.find((r) => r.name === "shop-web-web-1-v1")!;
+    const app = resources.find((r) => /^shop-web-web-1-v1-[0-9a-f]{8}$/.test(r.name))!;
     const deps = transitiveDependencies(resources, app);
     assert.ok(deps.has(named(resources, "redis-web-1-ready").urn));
     assert.ok(deps.has(named(resources, "db-db-1-extensions").urn));
+  });
+});
+
+describe("DATABASE_URL changes", () => {
+  it("a database that stops being local to the app gives the app new containers, not changed ones", async () => {
+    const onWeb = (c: Record<string, any>) => {
+      c.accessories.db.host = "web-1";
+      delete c.accessories.db.volume;
+      delete c.accessories.redis;
+    };
+    const before = (await render(onWeb)).resources;
+    const after = (
+      await render((c) => {
+        onWeb(c);
+        // The app gets a second host, so DATABASE_URL names web-1's private address instead of
+        // the database container.
+        c.hosts["web-2"] = { serverType: "cx23", location: "fsn1" };
+        c.servers.web.hosts = ["web-1", "web-2"];
+        c.dns = { zone: "example.com", hosts: ["shop.example.com"] };
+      })
+    ).resources;
+    const diff = diffRenders(before, after);
+    const changedApp = diff.changed.filter(
+      (r) => r.type === "docker:index/container:Container" && r.name.startsWith("shop-web-"),
+    );
+    assert.deepEqual(
+      changedApp.map((r) => r.name),
+      [],
+    );
+    assert.ok(diff.deleted.some((r) => /^shop-web-web-1-v1-[0-9a-f]{8}$/.test(r.name)));
   });
 });
 
@@ -418,6 +454,7 @@ describe("the README's accessory examples", () => {
           "MYSQL_PASSWORD",
         ].map((n) => [n, "x"]),
       );
+      raw.secrets.BERTH_FINGERPRINT_KEY = "a-random-key-of-at-least-32-characters";
       const files = fs.mkdtempSync(path.join(os.tmpdir(), "berth-readme-"));
       fs.mkdirSync(path.join(files, "config/mysql"), { recursive: true });
       fs.writeFileSync(path.join(files, "config/mysql/production.cnf"), "[mysqld]\n");

@@ -52,9 +52,10 @@ async function render(dir: string, stack: string) {
   }
 }
 
+/** Container names, app containers without the fingerprint their names end in. */
 const containers = (resources: Recorded[]) =>
   byType(resources, "docker:index/container:Container")
-    .map((c) => String(c.inputs.name))
+    .map((c) => String(c.inputs.name).replace(/-[0-9a-f]{8}$/, ""))
     .sort();
 
 /** Pure import of a fixture, paths relative to the fixture itself. */
@@ -269,6 +270,12 @@ describe("mapping Kamal keys", () => {
       assert.ok(!text.includes("sentinel-token-4711"), "a secret value leaked");
       assert.ok(text.includes("pulumi config set --secret --path 'berth:secrets.KAMAL_REGISTRY_PASSWORD' <value>"));
       assert.ok(text.includes("pulumi config set --secret --path 'berth:secrets.RAILS_MASTER_KEY' <value>"));
+      // The key of the container fingerprints is generated, never typed in.
+      assert.ok(
+        text.includes(
+          `pulumi config set --secret --path 'berth:secrets.BERTH_FINGERPRINT_KEY' "$(openssl rand -hex 32)"`,
+        ),
+      );
     }
     assert.match(written, /address: 192\.0\.2\.9\n/);
   });
@@ -308,7 +315,14 @@ describe("mapping Kamal keys", () => {
     assert.equal(acc.db.env, undefined);
     assert.deepEqual(
       result.secrets.map((s) => s.name),
-      ["KAMAL_REGISTRY_PASSWORD", "RAILS_MASTER_KEY", "POSTGRES_PASSWORD", "SSH_PRIVATE_KEY", "MEILI_MASTER_KEY"],
+      [
+        "KAMAL_REGISTRY_PASSWORD",
+        "RAILS_MASTER_KEY",
+        "POSTGRES_PASSWORD",
+        "SSH_PRIVATE_KEY",
+        "MEILI_MASTER_KEY",
+        "BERTH_FINGERPRINT_KEY",
+      ],
     );
     validateImport(result, "production", path.join(FIXTURES, "accessories"));
   });

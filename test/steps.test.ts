@@ -21,7 +21,7 @@ describe("deploy path", () => {
     assert.deepEqual(path.hosts["web-1"].chain, [
       "myapp-web-1-2026.11.2-image",
       "myapp-web-web-1-2026.11.2-assets",
-      "myapp-web-web-1-2026.11.2-switch",
+      "myapp-web-web-1-route",
     ]);
     assert.deepEqual(path.waves, [["db-1"], ["web-1"], ["web-2"], ["job-1"]], "backup, then one app host at a time");
     // The backup runs beside the first host's image pull, so it does not lengthen the path.

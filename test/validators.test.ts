@@ -4,7 +4,14 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { before, describe, it } from "node:test";
 import { cloudInit, mountScript, readinessScript } from "../components/bootstrap";
-import { awaitRunningScript, HOOKS, hookScript, maintenanceScript, proxySwitchScript } from "../components/commands";
+import {
+  awaitRunningScript,
+  HOOKS,
+  hookScript,
+  maintenanceScript,
+  proxySwitchScript,
+  routeScript,
+} from "../components/commands";
 import { byType, Recorded, runIndex, stackConfig } from "./harness";
 import { scriptsOf, shellcheck, tool, validateCloudInit, write } from "./validate";
 
@@ -64,7 +71,6 @@ describe("scripts sent to hosts", () => {
     for (const kind of [
       "ready",
       "mount",
-      "switch",
       "assets",
       "prune",
       "route",
@@ -104,6 +110,7 @@ describe("scripts sent to hosts", () => {
       drainTimeout: 30,
     };
     shellcheck("switch", proxySwitchScript("svc", "svc-web-x-sha256-abc", proxy));
+    shellcheck("route", routeScript("svc", "svc-web-x-sha256-abc", proxy, { container: "abc", proxy: "def" }));
     shellcheck("stop", maintenanceScript("svc", true, 10, "it's $HOME `now`"));
     shellcheck("resume", maintenanceScript("svc", false, 10));
     shellcheck("await", awaitRunningScript("svc-job", 7, 60));
