@@ -308,19 +308,27 @@ export class App extends pulumi.ComponentResource {
           const step = this.deployRole(name, role, host, pulled, args);
           hostSteps.push(step);
         }
-        // Beside the deploy, not after it: images of running containers cannot be removed, and
-        // the newest `retainContainers` images (this version's among them) are kept.
-        const prune = new command.remote.Command(
+        // After the host's switches: the deployed image is recorded on the host first, and the
+        // images of the last `retainContainers` deploys stay for rollbacks without a pull.
+        new command.remote.Command(
           `${name}-${hostName}-prune`,
           {
             connection: host.connection,
-            create: pruneImagesScript(cfg.image, cfg.retainContainers),
+            create: pulumi.output(image).apply((ref) =>
+              pruneImagesScript({
+                image: cfg.image,
+                ref,
+                keep: cfg.retainContainers,
+                dir: appDirectory(cfg),
+                appsRoot: appsDirectory(cfg),
+              }),
+            ),
             triggers: release,
             addPreviousOutputInEnv: false,
           },
-          { ...child, dependsOn: [pulled] },
+          { ...child, dependsOn: hostSteps },
         );
-        groupSteps.push(...hostSteps, prune);
+        groupSteps.push(...hostSteps);
       }
       const postBoot = runHook("post-app-boot", suffix, { KAMAL_HOSTS: addresses(group) }, groupSteps);
       previous = [postBoot];
@@ -364,7 +372,6 @@ export class App extends pulumi.ComponentResource {
         dir: `${appDirectory(cfg)}/assets`,
         role: role.name,
         version: cfg.version,
-        image: cfg.image,
         assetPath: cfg.assetPath,
         keep: cfg.retainContainers,
       };
@@ -373,7 +380,9 @@ export class App extends pulumi.ComponentResource {
           `${id}-${vl}-assets`,
           {
             connection: host.connection,
-            create: assetScript(assetArgs),
+            // The image as the host has it (its id): with berth:builder only the pushed digest was
+            // pulled, and the host has no registry login to pull anything itself.
+            create: pulled.imageId.apply((imageId) => assetScript({ ...assetArgs, image: imageId })),
             triggers: [host.generation],
             addPreviousOutputInEnv: false,
           },

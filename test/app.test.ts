@@ -186,11 +186,21 @@ describe("app containers", () => {
     assert.ok(ready.dependencies.includes(appContainer(resources, "shop-job-job-1-v42").urn));
   });
 
-  it("prunes old images once the new one is there", () => {
+  it("prunes images only after the host's switch, recording the deployed image to keep it", () => {
     const prune = named(resources, "shop-web-1-prune");
+    assert.ok(
+      transitiveDependencies(resources, prune).has(named(resources, "shop-web-web-1-route").urn),
+      "the prune waits for the switch",
+    );
+    assert.ok(
+      transitiveDependencies(resources, named(resources, "shop-job-1-prune")).has(
+        named(resources, "shop-job-job-1-v42-ready").urn,
+      ),
+    );
     assert.match(prune.inputs.create, /reference=ghcr\.io\/acme\/shop/);
-    assert.match(prune.inputs.create, /tail -n \+6/, "keeps the newest 5 (retainContainers default)");
-    assert.ok(prune.dependencies.includes(named(resources, "shop-web-1-v42-image").urn));
+    assert.match(prune.inputs.create, /^ref=ghcr\.io\/acme\/shop:v42$/m, "the deployed image is recorded");
+    assert.match(prune.inputs.create, /tail -n 5 /, "keeps the last 5 deploys (retainContainers default)");
+    assert.match(prune.inputs.create, /^list=\/root\/\.berth\/apps\/shop-production\/deployed-images$/m);
   });
 
   it("copies assets beside the container start, and switches only once both are done", () => {
@@ -399,6 +409,17 @@ describe("builder", () => {
     const pull = named(resources, "shop-web-1-v42-image");
     assert.match(pull.inputs.name, /^ghcr\.io\/acme\/shop@sha256:[0-9a-f]{64}$/);
     assert.ok(transitiveDependencies(resources, pull).has(named(resources, "shop-build-pre-build").urn));
+  });
+
+  it("copies assets from the image the host pulled (the digest), never pulling a tag itself", async () => {
+    const { resources } = await render((c) => (c.builder = { context: "app" }));
+    const pulled = named(resources, "shop-web-1-v42-image");
+    const assets: string = named(resources, "shop-web-web-1-v42-assets").inputs.create;
+    // The host pulled only `repo@sha256:...` (through the docker provider and its registry
+    // credentials); `repo:v42` is not on the host, and the host has no registry login.
+    assert.ok(assets.includes(`docker container create --pull never ${pulled.inputs.imageId ?? ""}`), assets);
+    assert.match(assets, /docker container create --pull never sha256:[0-9a-f]{64}\)/);
+    assert.doesNotMatch(assets, /ghcr\.io\/acme\/shop/);
   });
 });
 

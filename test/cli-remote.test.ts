@@ -1,16 +1,14 @@
 // logs, exec, details, accessory verbs and an alias, end to end: a real sshd and a real dockerd
-// started here on loopback (openssh-server and docker.io, installed by .ci/run), containers
-// from a tiny image built locally from Debian's static busybox (no registry is reachable).
-// Hosts and containers come from stack outputs answered by the stand-in pulumi.
+// started on loopback (test/loopback.ts; openssh-server and docker.io, installed by .ci/run),
+// containers from a tiny image built locally from Debian's static busybox (no registry is
+// reachable). Hosts and containers come from stack outputs answered by the stand-in pulumi.
 import assert from "node:assert/strict";
-import { ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
-import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runCli } from "../cli/main";
 import { Io } from "../cli/process";
+import { BASE_IMAGE, Loopback, startLoopback } from "./loopback";
 
 const SERVICE = "myapp";
 const STACK = "staging";
@@ -18,85 +16,16 @@ const WEB = "myapp-web-staging-1";
 const JOB = "myapp-job-staging-1";
 const DB = "myapp-db";
 
-function tool(name: string, pkg: string): string {
-  const found = spawnSync("sh", ["-c", `command -v ${name} || ls /usr/sbin/${name} 2>/dev/null`], { encoding: "utf8" })
-    .stdout.trim()
-    .split("\n")[0];
-  assert.ok(found, `${name} is not installed; run: apt-get install -y ${pkg}`);
-  return found;
-}
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "berth-e2e-"));
-const sock = path.join(tmp, "docker.sock");
-const dockerEnv = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_BUILDKIT: "0" };
-const started: ChildProcess[] = [];
+let host: Loopback;
+let tmp = "";
 let sshPort = 0;
 
-function docker(args: string[], timeout = 30_000): string {
-  return execFileSync("docker", args, { env: dockerEnv, encoding: "utf8", timeout, stdio: ["ignore", "pipe", "pipe"] });
-}
-
-async function until(what: string, ms: number, check: () => boolean): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${what} did not come up within ${ms / 1000}s`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
-}
-
-function start(file: string, args: string[], log: string): ChildProcess {
-  const out = fs.openSync(path.join(tmp, log), "a");
-  const child = spawn(file, args, { stdio: ["ignore", out, out], detached: true });
-  started.push(child);
-  return child;
-}
-
-async function startDocker(): Promise<void> {
-  const dockerd = tool("dockerd", "docker.io");
-  tool("docker", "docker.io");
-  start(
-    dockerd,
-    [
-      `--host=unix://${sock}`,
-      `--data-root=${tmp}/docker`,
-      `--exec-root=${tmp}/exec`,
-      `--pidfile=${tmp}/docker.pid`,
-      "--iptables=false",
-      "--bridge=none",
-    ],
-    "dockerd.log",
-  );
-  await until(
-    "dockerd",
-    30_000,
-    () => spawnSync("docker", ["version"], { env: dockerEnv, timeout: 5000 }).status === 0,
-  );
-
-  const busybox = tool("busybox", "busybox-static");
-  const context = path.join(tmp, "image");
-  fs.mkdirSync(context);
-  fs.copyFileSync(busybox, path.join(context, "busybox"));
-  fs.writeFileSync(
-    path.join(context, "Dockerfile"),
-    'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["sh"]\n',
-  );
-  docker(["build", "-q", "-t", "berth-e2e:1", context], 60_000);
-
+function startContainers(): void {
+  host.docker(["tag", BASE_IMAGE, "berth-e2e:1"]);
   const loop = (name: string) =>
     `echo ${name} booted; i=0; while true; do i=$((i+1)); echo "${name} tick $i"; echo "${name} warn $i" >&2; sleep 0.1; done`;
   const run = (name: string, labels: string[], script: string) =>
-    docker([
+    host.docker([
       "run",
       "-d",
       "--name",
@@ -116,55 +45,6 @@ async function startDocker(): Promise<void> {
   run("kamal-proxy", [], "exec sleep 3600");
   // An app container of another stack on the same host: details must not list it.
   run("myapp-web-production-1", [`service=${SERVICE}`, "destination=production"], "exec sleep 3600");
-}
-
-async function startSshd(): Promise<void> {
-  const sshd = tool("sshd", "openssh-server");
-  tool("ssh", "openssh-client");
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", `${tmp}/host_key`]);
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", `${tmp}/id`]);
-  fs.copyFileSync(`${tmp}/id.pub`, `${tmp}/authorized_keys`);
-  fs.mkdirSync("/run/sshd", { recursive: true });
-  sshPort = await freePort();
-  fs.writeFileSync(
-    `${tmp}/sshd_config`,
-    [
-      `Port ${sshPort}`,
-      "ListenAddress 127.0.0.1",
-      `HostKey ${tmp}/host_key`,
-      `PidFile ${tmp}/sshd.pid`,
-      `AuthorizedKeysFile ${tmp}/authorized_keys`,
-      "StrictModes no",
-      "UsePAM no",
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      "PermitRootLogin prohibit-password",
-      // The session's docker talks to the dockerd started above.
-      `SetEnv DOCKER_HOST=unix://${sock}`,
-      "",
-    ].join("\n"),
-  );
-  start(sshd, ["-D", "-e", "-f", `${tmp}/sshd_config`], "sshd.log");
-  fs.writeFileSync(
-    `${tmp}/ssh_config`,
-    [
-      "Host *",
-      `  IdentityFile ${tmp}/id`,
-      "  IdentitiesOnly yes",
-      "  UserKnownHostsFile /dev/null",
-      "  StrictHostKeyChecking no",
-      "  LogLevel ERROR",
-      "  ConnectTimeout 5",
-      "",
-    ].join("\n"),
-  );
-  // berth runs `ssh`; this one reads the test's client config first.
-  fs.writeFileSync(`${tmp}/ssh`, `#!/bin/sh\nexec ssh -F ${tmp}/ssh_config "$@"\n`, { mode: 0o755 });
-  await until(
-    "sshd",
-    15_000,
-    () => spawnSync(`${tmp}/ssh`, ["-p", String(sshPort), "root@127.0.0.1", "true"], { timeout: 5000 }).status === 0,
-  );
 }
 
 function writeStack(): void {
@@ -215,7 +95,7 @@ async function berth(...args: string[]) {
       BERTH_PULUMI: path.join(__dirname, "fixtures", "pulumi.cjs"),
       BERTH_FAKE_LOG: `${tmp}/pulumi.log`,
       BERTH_FAKE_STATE: `${tmp}/state.json`,
-      BERTH_SSH: `${tmp}/ssh`,
+      BERTH_SSH: host.sshCommand,
       BERTH_STACK: STACK,
     },
     cwd: tmp,
@@ -227,9 +107,10 @@ async function berth(...args: string[]) {
 
 describe("berth over a real sshd and dockerd", { timeout: 180_000 }, () => {
   before(async () => {
-    assert.equal(process.getuid?.(), 0, "these tests start dockerd and sshd, which needs root (as in .ci/run)");
-    await startDocker();
-    await startSshd();
+    host = await startLoopback("berth-e2e");
+    tmp = host.tmp;
+    sshPort = host.port;
+    startContainers();
     writeStack();
     // Let the looping containers write enough lines for the tails below.
     await new Promise((r) => setTimeout(r, 1500));
@@ -237,19 +118,11 @@ describe("berth over a real sshd and dockerd", { timeout: 180_000 }, () => {
 
   after(async () => {
     try {
-      docker(["rm", "-f", WEB, JOB, DB, "kamal-proxy", "myapp-web-production-1"]);
+      host?.docker(["rm", "-f", WEB, JOB, DB, "kamal-proxy", "myapp-web-production-1"]);
     } catch {
       // dockerd may not have started; nothing to remove then.
     }
-    for (const child of started.reverse()) {
-      if (child.exitCode !== null || child.pid === undefined) continue;
-      const exited = new Promise((r) => child.once("exit", r));
-      process.kill(-child.pid, "SIGTERM");
-      const timer = setTimeout(() => child.pid && process.kill(-child.pid, "SIGKILL"), 15_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    fs.rmSync(tmp, { recursive: true, force: true });
+    await host?.stop();
   });
 
   it("logs: the last N lines of the web containers, stderr included, per host", async () => {

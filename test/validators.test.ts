@@ -10,6 +10,7 @@ import {
   hookScript,
   maintenanceScript,
   proxySwitchScript,
+  pruneImagesScript,
   routeScript,
 } from "../components/commands";
 import { byType, Recorded, runIndex, stackConfig } from "./harness";
@@ -111,6 +112,16 @@ describe("scripts sent to hosts", () => {
     };
     shellcheck("switch", proxySwitchScript("svc", "svc-web-x-sha256-abc", proxy));
     shellcheck("route", routeScript("svc", "svc-web-x-sha256-abc", proxy, { container: "abc", proxy: "def" }));
+    shellcheck(
+      "prune",
+      pruneImagesScript({
+        image: "ghcr.io/a/b",
+        ref: "ghcr.io/a/b@sha256:00",
+        keep: 3,
+        dir: "/x y/a",
+        appsRoot: "/x y",
+      }),
+    );
     shellcheck("stop", maintenanceScript("svc", true, 10, "it's $HOME `now`"));
     shellcheck("resume", maintenanceScript("svc", false, 10));
     shellcheck("await", awaitRunningScript("svc-job", 7, 60));
