@@ -1,12 +1,16 @@
-// The berth program: read the stack's configuration, build the deployment, export its outputs.
+// The berth program: read the stack's configuration, build the deployment, return its outputs.
+//
+// Pulumi's launcher calls an exported function and takes the stack outputs from what it resolves
+// to (@pulumi/pulumi cmd/run/run.js). The program is asynchronous because the version to keep,
+// when the stack file names none, is read from the stack's own state before any resource exists.
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError } from "./config/load";
 import { loadStack } from "./config/stack";
 import { deploy, stackOutputs, StackOutputs } from "./components/deployment";
 
-function main(): StackOutputs {
+async function berth(): Promise<StackOutputs> {
   try {
-    const { config, secrets } = loadStack();
+    const { config, secrets } = await loadStack();
     return stackOutputs(config, deploy(config, secrets));
   } catch (err) {
     // A configuration mistake is the user's to fix: show the message, not a stack trace,
@@ -16,13 +20,4 @@ function main(): StackOutputs {
   }
 }
 
-const outputs = main();
-export const service = outputs.service;
-export const stack = outputs.stack;
-export const version = outputs.version;
-export const hosts = outputs.hosts;
-export const loadBalancer = outputs.loadBalancer;
-export const dnsRecords = outputs.dnsRecords;
-export const roles = outputs.roles;
-export const accessories = outputs.accessories;
-export const databaseUrls = outputs.databaseUrls;
+export = berth;

@@ -107,7 +107,7 @@ export function registerHistory(program: Command, io: Io): void {
       const stack = await resolveStack(io, opts.stack);
       const target = rollbackTarget(parseHistory(await stackHistoryJson(io, stack)), opts.to);
       io.err(`Rolling stack ${stack} back to version ${target.version} (deployed by update #${target.update}).\n`);
-      await changeAndDeploy(io, stack, [{ key: VERSION_KEY, value: target.version! }], {
+      await changeAndDeploy(io, stack, [{ key: VERSION_KEY, value: target.version!, stateOnly: true }], {
         yes: !!opts.yes,
         message: `berth rollback to ${target.version} (update #${target.update})`,
       });

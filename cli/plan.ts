@@ -41,12 +41,23 @@ export function withMissingSecrets(file: StackFile, stack: string): { file: Stac
   };
 }
 
-export async function render(root: string, stack: string): Promise<{ resources: Recorded[]; standIns: string[] }> {
+/**
+ * A stack file without berth:version keeps the version the stack deployed last, which only the
+ * stack's state knows: offline, the program reads this stand-in instead.
+ */
+export const DEPLOYED_STAND_IN = "deployed";
+
+export async function render(
+  root: string,
+  stack: string,
+): Promise<{ resources: Recorded[]; standIns: string[]; versionStandIn: boolean }> {
   if (!fs.existsSync(path.join(root, `Pulumi.${stack}.yaml`)))
     throw new CliError(`no Pulumi.${stack}.yaml in ${root}: pass the name of an existing stack with --stack.`);
   try {
     const { file, standIns } = withMissingSecrets(loadStackFile(root, stack, secretStandIn), stack);
-    return { resources: (await runIndex(root, stack, file)).resources, standIns };
+    const versionStandIn = file.config["berth:version"] === undefined;
+    const deployed = { version: DEPLOYED_STAND_IN };
+    return { resources: (await runIndex(root, stack, file, deployed)).resources, standIns, versionStandIn };
   } catch (err) {
     if (err instanceof ConfigError || pulumi.RunError.isInstance(err))
       throw new CliError(`stack ${stack}: ${(err as Error).message}`);
@@ -54,11 +65,14 @@ export async function render(root: string, stack: string): Promise<{ resources: 
   }
 }
 
-const standInNote = (names: string[]) =>
-  names.length
+const standInNote = (names: string[], version: boolean) =>
+  (names.length
     ? `Secrets not in the stack file, rendered with stand-ins: ${names.join(", ")}. ` +
       "App container names end in a keyed fingerprint of what they run, secrets included: with stand-ins it differs from the deployed one.\n"
-    : "";
+    : "") +
+  (version
+    ? `berth:version is not in the stack file: rendered as "${DEPLOYED_STAND_IN}"; a real run keeps the version the stack deployed last.\n`
+    : "");
 
 /**
  * The project as it was at `ref`, unpacked into a temporary directory that shares this
@@ -97,12 +111,12 @@ export function registerPlan(program: Command, io: Io): void {
       if (!stack) throw new CliError("plan needs a stack: pass --stack NAME (plan reads Pulumi.NAME.yaml offline).");
       const root = io.cwd;
       if (!opts.diff) {
-        const { resources: recorded, standIns } = await render(root, stack);
+        const { resources: recorded, standIns, versionStandIn } = await render(root, stack);
         const resources = planResources(recorded);
-        if (!opts.json) io.err(standInNote(standIns));
+        if (!opts.json) io.err(standInNote(standIns, versionStandIn));
         io.out(
           opts.json
-            ? JSON.stringify({ stack, note: PLAN_NOTE, standIns, resources }, null, 2) + "\n"
+            ? JSON.stringify({ stack, note: PLAN_NOTE, standIns, versionStandIn, resources }, null, 2) + "\n"
             : planText(stack, resources),
         );
         return;
@@ -118,11 +132,22 @@ export function registerPlan(program: Command, io: Io): void {
         fs.rmSync(dir, { recursive: true, force: true });
       }
       const after = await render(root, stack);
-      if (!opts.json) io.err(standInNote(after.standIns));
+      if (!opts.json) io.err(standInNote(after.standIns, after.versionStandIn));
       const d = planDiff(before, after.resources);
       io.out(
         opts.json
-          ? JSON.stringify({ stack, ref: opts.diff, note: PLAN_NOTE, standIns: after.standIns, ...d }, null, 2) + "\n"
+          ? JSON.stringify(
+              {
+                stack,
+                ref: opts.diff,
+                note: PLAN_NOTE,
+                standIns: after.standIns,
+                versionStandIn: after.versionStandIn,
+                ...d,
+              },
+              null,
+              2,
+            ) + "\n"
           : diffText(stack, opts.diff, d),
       );
     });

@@ -12,6 +12,7 @@ export const pulumiArgs = {
   history: (stack: string) => ["stack", "history", "--json", "--stack", stack],
   configGet: (stack: string, key: string) => ["config", "get", key, "--path", "--stack", stack],
   configSet: (stack: string, key: string, value: string) => ["config", "set", key, value, "--path", "--stack", stack],
+  configRm: (stack: string, key: string) => ["config", "rm", key, "--path", "--stack", stack],
   preview: (stack: string) => ["preview", "--stack", stack],
   up: (stack: string, message: string) => ["up", "--yes", "--skip-preview", "--stack", stack, "--message", message],
   selected: () => ["stack", "--show-name"],
@@ -85,15 +86,17 @@ export async function configSet(io: Io, stack: string, key: string, value: strin
 export async function changeAndDeploy(
   io: Io,
   stack: string,
-  changes: { key: string; value: string }[],
+  changes: { key: string; value: string; stateOnly?: boolean }[],
   opts: { yes: boolean; message: string },
 ): Promise<void> {
   const previous = new Map<string, string | undefined>();
   for (const c of changes) previous.set(c.key, await configGet(io, stack, c.key));
-  const restore = async () => {
-    for (const [key, value] of previous)
+  const restore = async (keys: string[]) => {
+    for (const key of keys) {
+      const value = previous.get(key);
       if (value !== undefined) await configSet(io, stack, key, value);
-      else await execute(io, pulumiBinary(io), ["config", "rm", key, "--path", "--stack", stack], { capture: true });
+      else await execute(io, pulumiBinary(io), pulumiArgs.configRm(stack, key), { capture: true });
+    }
   };
   for (const c of changes) await configSet(io, stack, c.key, c.value);
   try {
@@ -101,8 +104,16 @@ export async function changeAndDeploy(
     if (!opts.yes && !(await io.confirm(`Deploy this to stack ${stack}?`)))
       throw new CliError(`not deployed: nothing changed on stack ${stack}. Run again with --yes to skip the question.`);
   } catch (err) {
-    await restore();
+    await restore([...previous.keys()]);
     throw err;
   }
   await stream(io, pulumiArgs.up(stack, opts.message), `deploying stack ${stack}`);
+  // A value the stack's state keeps (berth:version: the stack's `version` output) goes back out
+  // of a stack file that did not name it, so this checkout does not pin it for later runs.
+  const stateOnly = changes.filter((c) => c.stateOnly);
+  await restore(stateOnly.filter((c) => previous.get(c.key) === undefined).map((c) => c.key));
+  for (const c of stateOnly.filter((c) => previous.get(c.key) !== undefined))
+    io.err(
+      `Pulumi.${stack}.yaml names ${c.key}, so it now says ${c.value}: commit that, or remove the line (pulumi config rm ${c.key} -s ${stack}) to let the stack's state keep it.\n`,
+    );
 }

@@ -9,6 +9,10 @@ import { accessoryFileSources, DeployConfig, normalize, stackSchema } from "./sc
 
 export const NAMESPACE = "berth";
 
+/** Why a stack without `berth:version` cannot run: nothing deployed yet to keep. */
+export const VERSION_UNSET =
+  "not set, and the stack has no deployed version to keep: name the first version to deploy with `pulumi config set berth:version <tag or sha256:digest>` (after that deploy, the stack's state keeps it; see README, First deploy)";
+
 /** A user mistake in configuration. Its message lists every problem with its path. */
 export class ConfigError extends Error {
   constructor(
@@ -69,13 +73,17 @@ export function parseConfig(
   projectDir = process.cwd(),
 ): DeployConfig {
   const result = stackSchema.safeParse(raw, { error: requiredMessage });
-  if (!result.success) throw new ConfigError(formatIssues(result.error.issues), source);
+  const problems = result.success ? [] : formatIssues(result.error.issues);
+  if (raw.version === undefined) problems.unshift(`${NAMESPACE}:version: ${VERSION_UNSET}`);
+  if (!result.success || result.data.version === undefined) throw new ConfigError(problems, source);
   // Files accessories upload are read now, so a missing one stops the run before any resource.
   const missing = accessoryFileSources(result.data)
     .filter((f) => !fs.existsSync(path.resolve(projectDir, f.source)))
     .map((f) => `${NAMESPACE}:${f.path}: local file ${f.source} not found (paths are relative to ${projectDir})`);
   if (missing.length > 0) throw new ConfigError(missing, source);
-  return normalize(stack, result.data, (file) => fs.readFileSync(path.resolve(projectDir, file), "utf8"));
+  return normalize(stack, { ...result.data, version: result.data.version }, (file) =>
+    fs.readFileSync(path.resolve(projectDir, file), "utf8"),
+  );
 }
 
 function requiredMessage(issue: z.core.$ZodRawIssue): string | undefined {

@@ -226,8 +226,9 @@ export const stackSchema = z
         /^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|sha256:[a-f0-9]{64})$/,
         "must be an image tag (e.g. 2024-06-01.3 or a git sha) or a digest sha256:<64 hex digits>",
       )
+      .optional()
       .describe(
-        "Image tag or digest to deploy. Changing it and running `pulumi up` is a deploy; its history is the rollback log.",
+        "Image tag or digest to deploy. Setting it and running `pulumi up` is a deploy; its history is the rollback log. Absent: the version the stack deployed last (its own `version` output), so a stack file that does not name one never moves the app; the first deploy must name one.",
       ),
     hosts: z
       .record(hostName, hostInput)
@@ -855,7 +856,7 @@ export interface DeployConfig {
 /** Turns the checked input into the shape components use (hosts resolved to cloud or existing). */
 export function normalize(
   stack: string,
-  cfg: CheckedStack,
+  cfg: CheckedStack & { version: string },
   readFile: (path: string) => string = () => {
     throw new Error("reading accessory files needs a file reader");
   },

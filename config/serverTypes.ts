@@ -65,8 +65,11 @@ export const LIST_SERVER_TYPES = "`hcloud server-type list` shows the types your
 /** Why `type` cannot be ordered, or undefined when it can. */
 export function serverTypeProblem(type: string): string | undefined {
   if ((SERVER_TYPES as readonly string[]).includes(type)) return undefined;
+  if (type.trim() === "") return `must name a Hetzner server type such as cx23 (${LIST_SERVER_TYPES})`;
   const successor = RETIRED_SERVER_TYPES[type];
   if (successor) return `${type} was retired by Hetzner and can no longer be ordered: use ${successor}`;
   const near = closest(type, [...SERVER_TYPES]);
-  return `${type} is not a Hetzner Cloud server type${near ? `; did you mean ${near}?` : "."} Current types: ${SERVER_TYPES.join(", ")} (${LIST_SERVER_TYPES})`;
+  // An empty or blank value is quoted, so the message still reads "path: value ...".
+  const shown = /^\S+$/.test(type) ? type : JSON.stringify(type);
+  return `${shown} is not a Hetzner Cloud server type${near ? `; did you mean ${near}?` : "."} Current types: ${SERVER_TYPES.join(", ")} (${LIST_SERVER_TYPES})`;
 }

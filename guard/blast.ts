@@ -87,19 +87,30 @@ function decide(r: RenderedResource, paths: string[]): { keys: string[]; replace
   return { keys, replace };
 }
 
+export interface ClassifyOptions {
+  /** Resources replaced whatever their diff (`pulumi up --replace`, or a replacement an earlier update left half done). */
+  replace?: Set<string>;
+  /** Input paths that change on every run of the program, per resource, though two renders agree. */
+  changed?: Map<string, string[]>;
+}
+
 /**
  * Classifies every custom resource of both renders. A replaced resource's outputs are unknown
  * during the update, so each input that reads them counts as changed too (and may in turn force a
  * replacement); this runs until nothing more changes. Updates are assumed to keep outputs stable.
  */
-export function classify(before: RenderedResource[], after: RenderedResource[]): Classified[] {
+export function classify(
+  before: RenderedResource[],
+  after: RenderedResource[],
+  opts: ClassifyOptions = {},
+): Classified[] {
   const custom = (rs: RenderedResource[]) => rs.filter((r) => r.custom || r.type.startsWith("pulumi:providers:"));
   const old = new Map(custom(before).map((r) => [r.urn, r]));
   const now = custom(after);
   const direct = new Map<string, string[]>();
   for (const r of now) {
     const prev = old.get(r.urn);
-    if (prev) direct.set(r.urn, changedPaths(prev.inputs, r.inputs));
+    if (prev) direct.set(r.urn, [...changedPaths(prev.inputs, r.inputs), ...(opts.changed?.get(r.urn) ?? [])]);
   }
   const replaced = new Set<string>();
   const result = new Map<string, Classified>();
@@ -114,7 +125,9 @@ export function classify(before: RenderedResource[], after: RenderedResource[]):
       const unknown = Object.entries(r.propertyDependencies)
         .filter(([, urns]) => urns.some((u) => replaced.has(u)))
         .map(([key]) => key);
-      const { keys, replace } = decide(r, [...paths, ...unknown]);
+      const decided = decide(r, [...paths, ...unknown]);
+      const keys = decided.keys;
+      const replace = decided.replace || !!opts.replace?.has(r.urn);
       const outcome: Outcome = replace ? "replace" : keys.length ? "update" : "same";
       if (replace && !replaced.has(r.urn)) {
         replaced.add(r.urn);

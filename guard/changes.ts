@@ -94,6 +94,23 @@ export const CHANGES: ConfigChange[] = [
     },
   },
   {
+    id: "database-password",
+    title: "rotate the database password",
+    apply: (_s, c) => {
+      if (c["berth:secrets"].POSTGRES_PASSWORD === undefined) return false;
+      c["berth:secrets"].POSTGRES_PASSWORD += "-rotated";
+      return true;
+    },
+  },
+  {
+    id: "domains",
+    title: "add a public host name",
+    apply: (stack, c) => (
+      c["berth:dns"].hosts.push(stack === "production" ? "app.example.com" : "beta.example.com"),
+      true
+    ),
+  },
+  {
     id: "dns-ttl",
     title: "change the DNS TTL",
     apply: (_s, c) => ((c["berth:dns"].ttl = 600), true),

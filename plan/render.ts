@@ -8,6 +8,7 @@ import { parse } from "yaml";
 import { readStackFile, StackFile } from "../config/load";
 
 const SIG = pulumi.runtime.specialSigKey;
+const STACK_REFERENCE = "pulumi:pulumi:StackReference";
 const SECRET = pulumi.runtime.specialSecretSig;
 
 export interface Recorded {
@@ -24,6 +25,8 @@ export interface Recorded {
   ignoreChanges: string[];
   retainOnDelete: boolean;
   deleteBeforeReplace: boolean;
+  /** Whether the program set deleteBeforeReplace at all: set to false, it overrides the provider's choice. */
+  deleteBeforeReplaceDefined: boolean;
   replaceOnChanges: string[];
   /** URNs this resource depends on, explicitly or through its inputs. */
   dependencies: string[];
@@ -90,6 +93,8 @@ export async function run(opts: {
   config?: Record<string, string>;
   secretKeys?: string[];
   program: () => unknown;
+  /** The outputs of the stack's last update, as a stack reference reads them; none: never deployed. */
+  deployed?: Record<string, unknown>;
 }): Promise<RunResult> {
   const resources: Recorded[] = [];
   pulumi.runtime.setAllConfig(opts.config ?? {}, opts.secretKeys ?? []);
@@ -97,13 +102,18 @@ export async function run(opts: {
     {
       newResource: (args) => ({
         id: args.custom === false ? undefined : String(stableNumber(`${args.type}::${args.name}`)),
-        state: mockState(args.type, args.name, args.inputs),
+        state:
+          args.type === STACK_REFERENCE
+            ? { name: args.inputs.name, outputs: opts.deployed ?? {}, secretOutputNames: [] }
+            : mockState(args.type, args.name, args.inputs),
       }),
       call: (args) => args.inputs,
     },
     "berth",
     opts.stack,
     false,
+    // What the diy backends (file://, s3://) call every organization.
+    "organization",
   );
   const monitor = pulumi.runtime.getMonitor() as any;
   const original = monitor.registerResource.bind(monitor);
@@ -127,6 +137,7 @@ export async function run(opts: {
       ignoreChanges: req.getIgnorechangesList(),
       retainOnDelete: req.getRetainondelete() ?? false,
       deleteBeforeReplace: req.getDeletebeforereplace(),
+      deleteBeforeReplaceDefined: req.getDeletebeforereplacedefined(),
       replaceOnChanges: req.getReplaceonchangesList(),
       dependencies: [...deps],
       propertyDependencies,
@@ -143,6 +154,8 @@ export async function run(opts: {
   let exports: any;
   try {
     exports = await opts.program();
+    // Pulumi's launcher calls an exported function and awaits it (@pulumi/pulumi cmd/run/run.js).
+    if (typeof exports === "function") exports = await exports();
     outputs = await resolve(exports);
   } catch (err) {
     await settle(resources);
@@ -229,12 +242,18 @@ export function programEntry(root: string): string {
  * modules under `root` are loaded afresh each time so one process can render several stacks or
  * revisions.
  */
-export async function runIndex(root: string, stack: string, file: StackFile): Promise<RunResult> {
+export async function runIndex(
+  root: string,
+  stack: string,
+  file: StackFile,
+  deployed?: Record<string, unknown>,
+): Promise<RunResult> {
   const own = path.resolve(__dirname, "..");
   return run({
     stack,
     config: file.config,
     secretKeys: file.secretKeys,
+    deployed,
     program: () => {
       for (const key of Object.keys(require.cache)) {
         if (!key.startsWith(root + path.sep) || key.includes(`${path.sep}node_modules${path.sep}`)) continue;

@@ -6,6 +6,8 @@ import * as path from "node:path";
 import * as prettier from "prettier";
 import { Classified, classify, shortType, tally } from "../guard/blast";
 import { CHANGES, ConfigChange } from "../guard/changes";
+import { ENGINE_RULES, PROVIDER_FACTS, WORLD_FACTS } from "../guard/engine";
+import { describeStep, Downtime, downtime } from "../guard/lifecycle";
 import { REPLACEMENT } from "../guard/replacement";
 import { audit, AuditResult, resolveMarked, violations } from "../guard/secrets";
 import { EXAMPLE_SECRETS, runIndex, stackConfig, testSecret } from "../test/harness";
@@ -16,6 +18,8 @@ export interface MatrixEntry {
   change: ConfigChange;
   stack: string;
   rows: Classified[];
+  /** The same change played step by step after a first deploy (guard/lifecycle.ts). */
+  downtime: Downtime;
 }
 
 /** Applies every change to every example stack; entries for changes that do not apply are left out. */
@@ -30,10 +34,19 @@ export async function blastMatrix(changes = CHANGES): Promise<MatrixEntry[]> {
       });
       if (!applies) continue;
       const after = (await runIndex(stack, file)).resources;
-      out.push({ change, stack, rows: classify(before, after) });
+      out.push({ change, stack, rows: classify(before, after), downtime: downtime(stack, before, after) });
     }
   }
   return out;
+}
+
+/** The downtime cell: which service on which host lost its running target, between which steps. */
+export function downtimeCell(d: Downtime): string {
+  const step = (i?: number) => (i === undefined ? "the end" : `\`${describeStep(d.steps[i])}\``);
+  const parts = d.outages.map((o) => `${o.service} on ${o.host}: ${step(o.from)} to ${step(o.until)}`);
+  for (const v of d.database) parts.push(`${v.message.split(":")[0]} rejected by its database at ${step(v.step)}`);
+  if (d.failed) parts.push(`**update fails** at ${step(d.failed.index)}: ${d.failed.reason.replace(/^[^:]*: /, "")}`);
+  return parts.join("; ") || "none";
 }
 
 export const sentinels = (stack: string) =>
@@ -70,8 +83,15 @@ export function blastRadiusDoc(matrix: MatrixEntry[]): string {
     "holding data; **PROTECTED** marks a protected resource the change would replace or delete (`pulumi up`",
     "refuses it until the protection is lifted deliberately).",
     "",
-    "| change | stack | create | update | replace | delete | stateful replaced/deleted |",
-    "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    "**downtime** plays the change the way the engine would run it (`guard/lifecycle.ts`, same replacement rules,",
+    "plus which replacements delete first and which names must be unique, `guard/engine.ts`) after a first deploy",
+    "of the stack, and names each service a host's kamal-proxy routes to a container that is not running, from",
+    "the step that stopped it to the step that brought it back; an app container started with credentials its",
+    "database rejects; or the step where the update would fail. Independent steps, which the engine runs in",
+    "parallel, are played in one fixed order.",
+    "",
+    "| change | stack | create | update | replace | delete | stateful replaced/deleted | downtime |",
+    "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
   ];
   for (const e of matrix) {
     const t = tally(e.rows);
@@ -79,7 +99,7 @@ export function blastRadiusDoc(matrix: MatrixEntry[]): string {
       .filter((r) => r.stateful && (r.outcome === "replace" || r.outcome === "delete"))
       .map((r) => `\`${r.resource.name}\`${r.protectedLoss ? " (protected)" : ""}`);
     lines.push(
-      `| ${e.change.title} | ${e.stack} | ${t.create} | ${t.update} | ${t.replace} | ${t.delete} | ${hit.join(", ") || "none"} |`,
+      `| ${e.change.title} | ${e.stack} | ${t.create} | ${t.update} | ${t.replace} | ${t.delete} | ${hit.join(", ") || "none"} | ${downtimeCell(e.downtime)} |`,
     );
   }
   lines.push("", "## Details", "");
@@ -108,6 +128,26 @@ export function blastRadiusDoc(matrix: MatrixEntry[]): string {
     "Limits: an update is assumed to keep a resource's outputs. A replaced server gets a new readiness",
     "gate; every image pull and container on the host carries the gate's id (`berth.host-generation`),",
     "so they are replaced too and the new machine runs them, as the rows above show.",
+    "",
+    "## Engine and provider rules the downtime column follows",
+    "",
+    "Kept in `guard/engine.ts`, each with the upstream source it was read from; `npm test` plays the same rules",
+    "on sequences of updates (`test/lifecycle.test.ts`).",
+    "",
+    "| engine rule | source |",
+    "| --- | --- |",
+    ...ENGINE_RULES.map((r) => `| ${r.rule} | ${r.source} |`),
+    "",
+    "| resource type | provider fact | source |",
+    "| --- | --- | --- |",
+    ...PROVIDER_FACTS.map(
+      (f) =>
+        `| ${shortType(f.type)} | ${f.deleteBeforeReplace ? "replaced delete-first" : `\`${f.unique!.input}\` unique per ${f.unique!.scope} (${f.unique!.kind})`} | ${f.source} |`,
+    ),
+    "",
+    "| what the simulated world does | source |",
+    "| --- | --- |",
+    ...WORLD_FACTS.map((f) => `| ${f.fact} | ${f.source} |`),
     "",
   );
   return lines.join("\n");

@@ -95,6 +95,11 @@ describe("configuration", () => {
       /^berth:hosts\.web-1\.serverType: cx34 is not a Hetzner Cloud server type; did you mean cx33\? Current types: cx23, /,
     ],
     [
+      "empty server type",
+      (c) => (c.hosts["web-1"].serverType = ""),
+      /^berth:hosts\.web-1\.serverType: must name a Hetzner server type such as cx23 \(`hcloud server-type list`/,
+    ],
+    [
       "server type that does not exist",
       (c) => (c.hosts["web-1"].serverType = "cx9000"),
       /^berth:hosts\.web-1\.serverType: cx9000 is not a Hetzner Cloud server type\. Current types: .*, ccx63 \(`hcloud server-type list` shows the types your project can order\)$/,
@@ -168,7 +173,11 @@ describe("configuration", () => {
       /^berth:ssh\.privateKeySecret: secret "SSH_KEY" is not set; run `pulumi config set --secret --path 'berth:secrets\.SSH_KEY'/,
     ],
     ["version with a space", (c) => (c.version = "1 2"), /^berth:version: must be an image tag/],
-    ["missing version", (c) => delete c.version, /^berth:version: required$/],
+    [
+      "missing version",
+      (c) => delete c.version,
+      /^berth:version: not set, and the stack has no deployed version to keep/,
+    ],
   ];
   for (const [what, change, expected] of mistakes) {
     it(`reports ${what} with its path`, () => {

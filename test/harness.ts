@@ -56,9 +56,13 @@ export function stackConfig(stack: string, change?: (config: Record<string, unkn
   return { config, secretKeys: file.secretKeys };
 }
 
-/** Runs index.ts, the real program, under mocks. */
-export function runIndex(stack: string, file: { config: Record<string, string>; secretKeys: string[] }) {
-  return renderIndex(ROOT, stack, file);
+/** Runs index.ts, the real program, under mocks; `deployed`: the outputs of the stack's last update. */
+export function runIndex(
+  stack: string,
+  file: { config: Record<string, string>; secretKeys: string[] },
+  deployed?: Record<string, unknown>,
+) {
+  return renderIndex(ROOT, stack, file, deployed);
 }
 
 export const byType = (resources: Recorded[], type: string) => resources.filter((r) => r.type === type);

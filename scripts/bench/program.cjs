@@ -61,8 +61,10 @@ async function main() {
   else if (loader !== "none") throw new Error(`unknown loader ${loader}`);
 
   const loadStart = performance.now();
-  require(path.resolve(root, entry));
+  const program = require(path.resolve(root, entry));
   const loaded = performance.now();
+  // Like Pulumi's launcher (cmd/run/run.js): an exported function is the program; call it.
+  if (typeof program === "function") await program();
   // Settled when nothing new was registered for 200 ms.
   let seen = -1;
   while (seen !== count) {
