@@ -66,7 +66,10 @@ export async function render(
 }
 
 const standInNote = (names: string[], version: boolean) =>
-  (names.length ? `Secrets not in the stack file, rendered with stand-ins: ${names.join(", ")}.\n` : "") +
+  (names.length
+    ? `Secrets not in the stack file, rendered with stand-ins: ${names.join(", ")}. ` +
+      "App container names end in a keyed fingerprint of what they run, secrets included: with stand-ins it differs from the deployed one.\n"
+    : "") +
   (version
     ? `berth:version is not in the stack file: rendered as "${DEPLOYED_STAND_IN}"; a real run keeps the version the stack deployed last.\n`
     : "");

@@ -8,7 +8,7 @@ import { stringify } from "yaml";
 import { LITESTREAM_VERSION, POSTGRES_PASSWORD_FILE } from "../config/accessory";
 import { Accessory as AccessoryConfig, DeployConfig } from "../config/schema";
 import { Secrets } from "../config/stack";
-import { containerOptionInputs, containerVolume, homeDirectory } from "./app";
+import { containerLogging, containerOptionInputs, containerVolume, databaseIsLocal, homeDirectory } from "./app";
 import { DOCKER_NETWORK } from "./bootstrap";
 import {
   awaitRunningScript,
@@ -245,6 +245,8 @@ export class Accessory extends pulumi.ComponentResource {
                 startPeriod: "10s",
               }
             : undefined,
+          // Kamal's default log rotation (max-size 10m), so a chatty service cannot fill the disk.
+          ...containerLogging(),
           ...containerOptionInputs(acc.options),
           // A database gets time to shut down cleanly.
           destroyGraceSeconds: 60,
@@ -297,9 +299,8 @@ export class Accessory extends pulumi.ComponentResource {
 
     const pg = acc.postgres;
     if (pg && pg.databaseUrl !== false) {
-      const appHosts = new Set(cfg.roles.flatMap((r) => r.hosts));
       const dbHost = args.hosts[acc.hosts[0]];
-      const local = [...appHosts].every((h) => h === dbHost.name);
+      const local = databaseIsLocal(cfg, acc);
       const address = local ? pulumi.output(acc.container) : dbHost.privateIp;
       const port = local ? (acc.port?.containerPort ?? 5432) : acc.port!.hostPort;
       this.databaseHost = address;

@@ -1,12 +1,15 @@
-// The app deploy: per host the version's image, per role and host one container per version,
-// then kamal-proxy's health-checked switch (proxied roles) or a readiness wait (other roles).
-// Versioned resources carry the version in their logical name, so a new version is a create
-// and the old one a delete Pulumi runs at the end of the update, after every switch succeeded.
+// The app deploy: per host the version's image, per role and host one container per version and
+// run fingerprint, then kamal-proxy's health-checked switch (proxied roles) or a readiness wait
+// (other roles). A container's logical and docker names carry the version and a fingerprint of
+// everything it runs, so any change (a new version, an env value, a rotated secret, a run
+// option) is a create beside the old container, a switch, and a delete Pulumi runs at the end of
+// the update, after every switch succeeded: docker_container replacements are delete-first in
+// pulumi-docker (provider/resources.go), so a container is never changed in place.
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { ContainerOptions } from "../config/app";
-import { DeployConfig, Role } from "../config/schema";
+import { ContainerOptions, DEFAULT_LOG_OPTIONS } from "../config/app";
+import { Accessory, DeployConfig, Role } from "../config/schema";
 import { Secrets } from "../config/stack";
 import { DOCKER_NETWORK } from "./bootstrap";
 import {
@@ -20,8 +23,8 @@ import {
   maintenanceScript,
   proxyRemoveScript,
   proxyService,
-  proxySwitchScript,
   pruneImagesScript,
+  routeScript,
   versionLabel,
 } from "./commands";
 import { Host } from "./host";
@@ -65,9 +68,14 @@ export function homeDirectory(cfg: Pick<DeployConfig, "ssh">): string {
   return cfg.ssh.user === "root" ? "/root" : `/home/${cfg.ssh.user}`;
 }
 
-/** Where berth keeps per-app files (asset copies) on a host. */
+/** Where berth keeps each stack's files (asset copies, deployed images) on a host. */
+export function appsDirectory(cfg: Pick<DeployConfig, "ssh">): string {
+  return `${homeDirectory(cfg)}/.berth/apps`;
+}
+
+/** Where berth keeps this stack's files on a host. */
 export function appDirectory(cfg: DeployConfig): string {
-  return `${homeDirectory(cfg)}/.berth/apps/${cfg.service}-${cfg.stack}`;
+  return `${appsDirectory(cfg)}/${cfg.service}-${cfg.stack}`;
 }
 
 /** A Kamal volume spec (`name:/path`, `/host:/path:ro`) as a Container volume. */
@@ -102,6 +110,96 @@ export function containerOptionInputs(o: ContainerOptions): Partial<docker.Conta
   };
 }
 
+/**
+ * Logging inputs of a container. As in Kamal (lib/kamal/configuration/logging.rb): with no
+ * driver and no options configured, `--log-opt max-size=10m`, so logs cannot fill the disk; any
+ * configured driver or options replace that default.
+ */
+export function containerLogging(logging?: {
+  driver?: string;
+  options?: Record<string, string | number>;
+}): Pick<docker.ContainerArgs, "logDriver" | "logOpts"> {
+  const options = Object.entries(logging?.options ?? {});
+  if (logging?.driver === undefined && options.length === 0) return { logOpts: { ...DEFAULT_LOG_OPTIONS } };
+  return {
+    logDriver: logging?.driver,
+    logOpts: options.length ? Object.fromEntries(options.map(([k, v]) => [k, String(v)])) : undefined,
+  };
+}
+
+/** What a role's containers run, the same on every host, and the names it gives them. */
+export interface RoleRun {
+  /** 8 hex digits over everything below and the values of the secrets the containers get. */
+  fingerprint: string;
+  /** Docker name (and network alias): `<service>-<role>-<stack>-<version>-<fingerprint>`. */
+  container: string;
+  /** Berth secrets whose values the containers receive. */
+  secretNames: string[];
+  /** The plain part of what the fingerprint covers. */
+  plain: Record<string, unknown>;
+}
+
+/**
+ * Everything a role's containers run besides the version, which the names carry anyway: image
+ * repository and build, command, env (secret values through the keyed fingerprint, see
+ * config/stack.ts), the accessories' connection settings behind extra env such as DATABASE_URL,
+ * labels, run options, logging, volumes, asset path and stop timeout. Host-specific inputs
+ * (KAMAL_HOST, the host's generation label) stay out: they change only with the machine.
+ */
+export function roleRun(cfg: DeployConfig, role: Role, secrets: Secrets, extraEnv: string[] = []): RoleRun {
+  const databases = cfg.accessories.filter((a) => a.postgres && a.postgres.databaseUrl !== false);
+  const plain = {
+    image: cfg.image,
+    builder: cfg.builder ?? null,
+    cmd: role.cmd ?? null,
+    env: role.env.clear,
+    secretEnv: role.env.secret,
+    extraEnv: [...extraEnv].sort(),
+    // What DATABASE_URL is made of (components/accessory.ts), but the server's assigned address.
+    databases: databases.map((a) => ({
+      name: a.name,
+      hosts: a.hosts,
+      address: databaseIsLocal(cfg, a) ? a.container : configuredAddress(cfg.hosts[a.hosts[0]]),
+      port: a.port ?? null,
+      user: a.postgres!.user,
+      database: a.postgres!.database,
+      variable: a.postgres!.databaseUrl,
+      password: a.postgres!.passwordSecret,
+    })),
+    labels: role.labels,
+    options: role.options,
+    logging: containerLogging(role.logging),
+    volumes: cfg.volumes,
+    // The asset copies' host directory moves with the SSH user's home.
+    assets: role.proxy && cfg.assetPath ? { path: cfg.assetPath, hostDir: `${appDirectory(cfg)}/assets` } : null,
+    stopTimeout: role.proxy?.drainTimeout ?? 30,
+  };
+  const secretNames = [
+    ...Object.values(role.env.secret),
+    ...(extraEnv.length ? databases.map((a) => a.postgres!.passwordSecret) : []),
+  ];
+  const fingerprint = secrets.fingerprint(plain, secretNames);
+  return {
+    fingerprint,
+    container: containerName(cfg.service, role.name, cfg.stack, cfg.version, fingerprint),
+    secretNames,
+    plain,
+  };
+}
+
+/**
+ * Whether the app reaches a database accessory by its container name (every app host is the
+ * database's host) rather than over the private network.
+ */
+export function databaseIsLocal(cfg: DeployConfig, acc: Accessory): boolean {
+  return cfg.roles.flatMap((r) => r.hosts).every((h) => h === acc.hosts[0]);
+}
+
+/** A host's private address as configured; null when Hetzner assigns it. */
+function configuredAddress(host: DeployConfig["hosts"][string]): string | null {
+  return (host.kind === "cloud" ? host.privateIp : host.privateAddress) ?? null;
+}
+
 export interface RoleOutput {
   hosts: string[];
   container: string;
@@ -111,9 +209,12 @@ export interface RoleOutput {
 export class App extends pulumi.ComponentResource {
   /** Per role: hosts, the current container name, whether it is proxied. */
   readonly roles: Record<string, RoleOutput> = {};
+  /** Per role: what its containers run and the names that follow from it. */
+  readonly runs: Record<string, RoleRun> = {};
   /** Versioned steps by logical name, for tests and for ordering later work after them. */
   readonly containers: Record<string, docker.Container> = {};
-  readonly switches: Record<string, command.remote.Command> = {};
+  /** Per role and host (`<app>-<role>-<host>-route`): the switch of kamal-proxy's route. */
+  readonly routes: Record<string, command.remote.Command> = {};
   readonly hooks: Partial<Record<HookName, command.local.Command[]>> = {};
   private beforeContainers: pulumi.Resource[] = [];
 
@@ -129,6 +230,11 @@ export class App extends pulumi.ComponentResource {
     const stateFile = `.berth/${cfg.stack}.deploy-started`;
     const addresses = (names: string[]) =>
       pulumi.all(names.map((h) => args.hosts[h].ipv4)).apply((ips) => ips.join(","));
+    for (const role of cfg.roles)
+      this.runs[role.name] = roleRun(cfg, role, args.secrets, Object.keys(args.extraEnv ?? {}));
+    // What every per-deploy step (hooks, backups, prune, boot waits) runs again for: a new version,
+    // or anything else a container runs (an env value, a secret, an option), as a new version would.
+    const release = [version, ...cfg.roles.map((r) => `${r.name}=${this.runs[r.name].fingerprint}`)];
 
     const hookEnv = (extra: Record<string, pulumi.Input<string>>) => {
       const base: Record<string, pulumi.Input<string>> = {
@@ -155,8 +261,8 @@ export class App extends pulumi.ComponentResource {
         {
           create: hookScript(cfg.hooksPath, hook, stateFile),
           environment: hookEnv(extra),
-          // Runs again on every deploy: a new version replaces it.
-          triggers: [version],
+          // Runs again on every deploy: a new release replaces it.
+          triggers: release,
         },
         { ...child, dependsOn },
       );
@@ -171,12 +277,12 @@ export class App extends pulumi.ComponentResource {
       args.build ? [args.build] : [],
     );
 
-    // Part of the deploy, so versioned by trigger: a backup runs again on every new version.
+    // Part of the deploy, so versioned by trigger: a backup runs again on every new release.
     const backups = (args.backups ?? []).map(
       (b) =>
         new command.remote.Command(
           `${name}-${b.name}-backup`,
-          { connection: b.host.connection, create: b.script, triggers: [version] },
+          { connection: b.host.connection, create: b.script, triggers: release, addPreviousOutputInEnv: false },
           { ...child, dependsOn: [preDeploy, ...b.dependsOn] },
         ),
     );
@@ -202,18 +308,27 @@ export class App extends pulumi.ComponentResource {
           const step = this.deployRole(name, role, host, pulled, args);
           hostSteps.push(step);
         }
-        // Beside the deploy, not after it: images of running containers cannot be removed, and
-        // the newest `retainContainers` images (this version's among them) are kept.
-        const prune = new command.remote.Command(
+        // After the host's switches: the deployed image is recorded on the host first, and the
+        // images of the last `retainContainers` deploys stay for rollbacks without a pull.
+        new command.remote.Command(
           `${name}-${hostName}-prune`,
           {
             connection: host.connection,
-            create: pruneImagesScript(cfg.image, cfg.retainContainers),
-            triggers: [version],
+            create: pulumi.output(image).apply((ref) =>
+              pruneImagesScript({
+                image: cfg.image,
+                ref,
+                keep: cfg.retainContainers,
+                dir: appDirectory(cfg),
+                appsRoot: appsDirectory(cfg),
+              }),
+            ),
+            triggers: release,
+            addPreviousOutputInEnv: false,
           },
-          { ...child, dependsOn: [pulled] },
+          { ...child, dependsOn: hostSteps },
         );
-        groupSteps.push(...hostSteps, prune);
+        groupSteps.push(...hostSteps);
       }
       const postBoot = runHook("post-app-boot", suffix, { KAMAL_HOSTS: addresses(group) }, groupSteps);
       previous = [postBoot];
@@ -221,7 +336,7 @@ export class App extends pulumi.ComponentResource {
         previous = [
           new command.local.Command(
             `${name}-boot-wait${suffix}`,
-            { create: `sleep ${cfg.boot.wait}`, triggers: [version] },
+            { create: `sleep ${cfg.boot.wait}`, triggers: release },
             { ...child, dependsOn: [postBoot] },
           ),
         ];
@@ -232,7 +347,7 @@ export class App extends pulumi.ComponentResource {
     for (const role of cfg.roles) {
       this.roles[role.name] = {
         hosts: role.hosts,
-        container: containerName(cfg.service, role.name, cfg.stack, version),
+        container: this.runs[role.name].container,
         proxied: role.proxy !== undefined,
       };
     }
@@ -245,7 +360,8 @@ export class App extends pulumi.ComponentResource {
     const child = { parent: this };
     const vl = versionLabel(cfg.version);
     const id = `${name}-${role.name}-${host.name}`;
-    const container = containerName(cfg.service, role.name, cfg.stack, cfg.version);
+    const run = this.runs[role.name];
+    const container = run.container;
     const proxy = args.proxies[host.name];
     // Steps the switch waits for besides the container; asset copying runs beside the container start.
     const beforeSwitch: pulumi.Resource[] = [];
@@ -256,14 +372,20 @@ export class App extends pulumi.ComponentResource {
         dir: `${appDirectory(cfg)}/assets`,
         role: role.name,
         version: cfg.version,
-        image: cfg.image,
         assetPath: cfg.assetPath,
         keep: cfg.retainContainers,
       };
       beforeSwitch.push(
         new command.remote.Command(
           `${id}-${vl}-assets`,
-          { connection: host.connection, create: assetScript(assetArgs), triggers: [host.generation] },
+          {
+            connection: host.connection,
+            // The image as the host has it (its id): with berth:builder only the pushed digest was
+            // pulled, and the host has no registry login to pull anything itself.
+            create: pulled.imageId.apply((imageId) => assetScript({ ...assetArgs, image: imageId })),
+            triggers: [host.generation],
+            addPreviousOutputInEnv: false,
+          },
           { ...child, dependsOn: [pulled] },
         ),
       );
@@ -282,28 +404,27 @@ export class App extends pulumi.ComponentResource {
       ...Object.entries(args.extraEnv ?? {}).map(([k, v]) => pulumi.secret(pulumi.interpolate`${k}=${v}`)),
     ];
     const app = new docker.Container(
-      `${id}-${vl}`,
+      `${id}-${vl}-${run.fingerprint}`,
       {
         name: container,
         image: pulled.imageId,
         command: role.cmd,
         restart: "unless-stopped",
         envs,
+        // berth's own labels last: the CLI finds containers by them (the schema refuses user
+        // labels of these names, too).
         labels: Object.entries({
+          ...role.labels,
           service: cfg.service,
           role: role.name,
           destination: cfg.stack,
           "berth.version": cfg.version,
-          ...role.labels,
         })
           .map(([label, value]): docker.types.input.ContainerLabel => ({ label, value }))
           .concat([{ label: "berth.host-generation", value: host.generation }]),
         networksAdvanced: [{ name: DOCKER_NETWORK, aliases: [container] }],
         volumes,
-        logDriver: role.logging?.driver,
-        logOpts: role.logging?.options
-          ? Object.fromEntries(Object.entries(role.logging.options).map(([k, v]) => [k, String(v)]))
-          : undefined,
+        ...containerLogging(role.logging),
         ...containerOptionInputs(role.options),
         // Stopping the old version gives in-flight work the drain timeout to finish.
         destroyGraceSeconds: role.proxy?.drainTimeout ?? 30,
@@ -315,7 +436,7 @@ export class App extends pulumi.ComponentResource {
         dependsOn: [pulled, ...(proxy ? [proxy.container] : []), ...this.beforeContainers],
       },
     );
-    this.containers[`${id}-${vl}`] = app;
+    this.containers[`${id}-${vl}-${run.fingerprint}`] = app;
 
     if (!role.proxy) {
       return new command.remote.Command(
@@ -325,6 +446,7 @@ export class App extends pulumi.ComponentResource {
           create: awaitRunningScript(container, cfg.readinessDelay, Math.max(60, cfg.readinessDelay * 4)),
           // A container created again (on a replaced server) is waited for again.
           triggers: [app.id],
+          addPreviousOutputInEnv: false,
         },
         { ...child, dependsOn: [app] },
       );
@@ -332,37 +454,41 @@ export class App extends pulumi.ComponentResource {
 
     const service = proxyService(cfg.service, role.name, cfg.stack);
     const proxyDeps = proxy ? [proxy.container] : [];
-    const switched = new command.remote.Command(
-      `${id}-${vl}-switch`,
+    // One unversioned route per role and host. Its state records what it last switched kamal-proxy
+    // to (a failed switch leaves the state as it was), so whenever the program's container differs
+    // from that (a new version or fingerprint, a rollback after an update that failed after this
+    // host's switch, a replaced server) the step runs again, and it points kamal-proxy at a
+    // container of this program, which this update never deletes. Its delete removes the route.
+    const route = new command.remote.Command(
+      `${id}-route`,
       {
         connection: host.connection,
-        create: proxySwitchScript(service, container, role.proxy),
-        // A container created again (on a replaced server, whose kamal-proxy starts empty) is routed again.
-        triggers: [app.id],
+        create: pulumi
+          .all([app.id, proxy ? proxy.container.id : ""])
+          .apply(([containerId, proxyId]) =>
+            routeScript(service, container, role.proxy!, { container: containerId, proxy: proxyId || undefined }),
+          ),
+        delete: proxyRemoveScript(service),
+        addPreviousOutputInEnv: false,
       },
       { ...child, dependsOn: [app, ...proxyDeps, ...beforeSwitch] },
     );
-    this.switches[`${id}-${vl}-switch`] = switched;
-    // The one unversioned record of the route: removing the role removes it from kamal-proxy.
-    new command.remote.Command(
-      `${id}-route`,
-      { connection: host.connection, create: "true", delete: proxyRemoveScript(service) },
-      { ...child, dependsOn: proxyDeps },
-    );
+    this.routes[`${id}-route`] = route;
     new command.remote.Command(
       `${id}-maintenance`,
       {
         connection: host.connection,
         create: maintenanceScript(service, cfg.maintenance.enabled, role.proxy.drainTimeout, cfg.maintenance.message),
-        // While on, re-applied after every deploy so a new version stays behind the maintenance page.
+        // While on, re-applied after every switch so a new container stays behind the maintenance page.
         triggers: [
           cfg.maintenance.enabled,
           cfg.maintenance.message ?? "",
-          ...(cfg.maintenance.enabled ? [cfg.version] : []),
+          ...(cfg.maintenance.enabled ? [container] : []),
         ],
+        addPreviousOutputInEnv: false,
       },
-      { ...child, dependsOn: [switched] },
+      { ...child, dependsOn: [route] },
     );
-    return switched;
+    return route;
   }
 }

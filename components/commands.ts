@@ -21,9 +21,13 @@ export function imageRef(image: string, version: string): string {
   return version.startsWith("sha256:") ? `${image}@${version}` : `${image}:${version}`;
 }
 
-/** Kamal's container name: `<service>-<role>-<destination>-<version>`. */
-export function containerName(service: string, role: string, stack: string, version: string): string {
-  return `${service}-${role}-${stack}-${versionLabel(version)}`;
+/**
+ * An app container's name: Kamal's `<service>-<role>-<destination>-<version>`, then the role's
+ * fingerprint (components/app.ts `roleRun`), so a container that runs anything differently gets a
+ * new name and is started beside the old one, never in its place.
+ */
+export function containerName(service: string, role: string, stack: string, version: string, fp: string): string {
+  return `${service}-${role}-${stack}-${versionLabel(version)}-${fp}`;
 }
 
 /** The kamal-proxy service a role's containers are deployed under. */
@@ -81,6 +85,26 @@ export function proxySwitchScript(service: string, container: string, p: Resolve
   ].join("\n");
 }
 
+/**
+ * The route step's script: the switch to `container`, headed by the ids of the container and of
+ * kamal-proxy's container. The step records in Pulumi's state what it last routed to; the ids
+ * make a container or a kamal-proxy created again (a replaced server, whose kamal-proxy starts
+ * empty) a change of its script, so the route is asserted again. Changing the script updates the
+ * step in place; it is never replaced, since a replacement would delete the old step and with
+ * it (its delete) the route.
+ */
+export function routeScript(
+  service: string,
+  container: string,
+  p: ResolvedProxy,
+  ids: { container: string; proxy?: string },
+): string {
+  return [
+    `# berth: route ${service} to container ${ids.container}${ids.proxy ? ` through kamal-proxy container ${ids.proxy}` : ""}`,
+    proxySwitchScript(service, container, p),
+  ].join("\n");
+}
+
 /** Removes a role's route from kamal-proxy: the one place a route is ever removed. */
 export function proxyRemoveScript(service: string): string {
   return `docker exec ${PROXY_CONTAINER} kamal-proxy remove ${shq(service)} || true\n`;
@@ -125,12 +149,38 @@ export function awaitRunningScript(container: string, delay: number, timeout: nu
   ].join("\n");
 }
 
-/** Keeps the newest `keep` images of the app on the host (for rollbacks without a pull), removes the rest. */
-export function pruneImagesScript(image: string, keep: number): string {
+export interface PruneArgs {
+  /** The app's image repository: only its images are ever removed. */
+  image: string;
+  /** The image reference just deployed on the host (`repo:tag` or `repo@sha256:...`). */
+  ref: string;
+  /** How many of this stack's deployed images to keep (berth:retainContainers). */
+  keep: number;
+  /** This stack's directory on the host; its `deployed-images` lists its deploys, newest last. */
+  dir: string;
+  /** Parent of every stack's directory on the host: images another stack keeps are kept too. */
+  appsRoot: string;
+}
+
+/**
+ * Runs after the host's switch: records `ref` as this stack's newest deploy, keeps the last
+ * `keep` deployed images of every stack on the host (a rollback needs no pull, and two stacks of
+ * one app on one host keep each other's), and removes the app's other images. An image that a
+ * container still uses, running or stopped, is refused by `docker image rm` without -f and stays.
+ */
+export function pruneImagesScript(a: PruneArgs): string {
   return [
     "set -eu",
-    `docker image ls --filter ${shq(`reference=${image}`)} --format '{{.ID}}' | awk '!seen[$0]++' | tail -n +${keep + 1} |`,
+    `list=${shq(`${a.dir}/deployed-images`)}`,
+    `ref=${shq(a.ref)}`,
+    'mkdir -p "$(dirname "$list")"',
+    'touch "$list"',
+    `{ grep -vxF -- "$ref" "$list" || true; printf '%s\\n' "$ref"; } | tail -n ${a.keep} > "$list.tmp"`,
+    'mv "$list.tmp" "$list"',
+    `keep=$(cat ${shq(a.appsRoot)}/*/deployed-images 2>/dev/null | while IFS= read -r r; do docker image inspect --format '{{.Id}}' "$r" 2>/dev/null || true; done)`,
+    `docker image ls --no-trunc --filter ${shq(`reference=${a.image}`)} --format '{{.ID}}' | awk '!seen[$0]++' |`,
     "  while read -r id; do",
+    '    case "$keep" in *"$id"*) continue ;; esac',
     '    docker image rm "$id" >/dev/null 2>&1 || true',
     "  done",
     "",
@@ -142,6 +192,11 @@ export interface AssetArgs {
   dir: string;
   role: string;
   version: string;
+  /**
+   * The image as present on the host: the id its pull resolved to. Never a reference to pull:
+   * hosts hold no registry login (every pull goes through the docker provider with
+   * berth:registry), and with berth:builder only the pushed digest was pulled, not the tag.
+   */
   image: string;
   assetPath: string;
   keep: number;
@@ -168,7 +223,7 @@ export function assetScript(a: AssetArgs): string {
     'if [ ! -d "$extracted" ]; then',
     '  rm -rf "$extracted.tmp"',
     '  mkdir -p "$extracted.tmp"',
-    `  cid=$(docker container create ${shq(imageRef(a.image, a.version))})`,
+    `  cid=$(docker container create --pull never ${shq(a.image)})`,
     `  docker cp "$cid:${a.assetPath}/." "$extracted.tmp"`,
     '  docker container rm "$cid" >/dev/null',
     '  mv "$extracted.tmp" "$extracted"',

@@ -171,7 +171,11 @@ export class Host extends pulumi.ComponentResource {
       serverId = this.server.id;
       this.ipv4 = ipv4.ipAddress;
       this.ipv6 = this.server.ipv6Address;
-      this.privateIp = this.server.networks.apply((nets) => nets?.[0]?.ip ?? host.privateIp ?? "");
+      // A configured address is known without the server: what reads it (the apps' DATABASE_URL)
+      // then does not change, nor get replaced with it, when the server is replaced.
+      this.privateIp = host.privateIp
+        ? pulumi.output(host.privateIp)
+        : this.server.networks.apply((nets) => nets?.[0]?.ip ?? "");
     } else {
       serverId = host.address;
       this.ipv4 = pulumi.output(host.address);

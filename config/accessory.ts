@@ -2,7 +2,7 @@
 // Litestream that the app depends on. They are deployed once and changed only when their own
 // configuration changes, never by an app version bump.
 import { z } from "zod";
-import { commandSchema, envSchema, mountSpecSchema, runOptionsSchema, secretName } from "./app";
+import { commandSchema, containerLabelsSchema, envSchema, mountSpecSchema, runOptionsSchema, secretName } from "./app";
 
 /**
  * Litestream version whose configuration format berth writes. v0.3.13 reads `/etc/litestream.yml`
@@ -215,7 +215,9 @@ export const accessorySchema = z
         "A Hetzner volume of the host (berth:hosts.<host>.volumes) that holds the accessory's directories, so its data lives on protected block storage.",
       ),
     options: runOptionsSchema.optional().describe("Docker run options (Kamal's options)."),
-    labels: z.record(z.string(), z.string()).optional().describe("Docker labels (Kamal's labels)."),
+    labels: containerLabelsSchema
+      .optional()
+      .describe("Docker labels (Kamal's labels). service, role, destination and berth.* are berth's own."),
     postgres: postgresSchema.optional(),
     litestream: litestreamSchema.optional(),
     backup: backupSchema.optional(),

@@ -227,6 +227,27 @@ export const runOptionsSchema = z
   })
   .describe(`Docker run options (Kamal's options). Supported: ${Object.keys(RUN_OPTIONS).join(", ")}.`);
 
+/** Labels berth sets on containers itself: its commands and `berth details` find containers by them. */
+export function reservedLabel(key: string): boolean {
+  return ["service", "role", "destination"].includes(key) || key.startsWith("berth.");
+}
+
+/** Docker labels a user adds to containers, next to (never over) berth's own. */
+export const containerLabelsSchema = z.record(z.string(), z.string()).superRefine((labels, ctx) => {
+  for (const key of Object.keys(labels)) {
+    if (!reservedLabel(key)) continue;
+    ctx.addIssue({
+      code: "custom",
+      path: [key],
+      message:
+        "berth sets the service, role and destination labels and every berth.* label itself (its commands find containers by them); use another name",
+    });
+  }
+});
+
+/** Kamal's default when no logging is configured: json-file logs rotated at 10 MB. */
+export const DEFAULT_LOG_OPTIONS = { "max-size": "10m" };
+
 export const loggingSchema = z
   .strictObject({
     driver: z.string().min(1).optional().describe("Docker log driver (default json-file)."),
@@ -235,7 +256,9 @@ export const loggingSchema = z
       .optional()
       .describe("Log driver options, e.g. max-size: 100m."),
   })
-  .describe("Container logging (Kamal's logging).");
+  .describe(
+    "Container logging (Kamal's logging). Default, as in Kamal: the daemon's log driver with max-size 10m, so logs cannot fill the disk. Setting driver or options replaces that default entirely (keep max-size in options to keep rotation).",
+  );
 
 const hostHeader = z
   .string()
@@ -337,10 +360,11 @@ export const roleSchema = z
       .optional()
       .describe("Command the container runs instead of the image's (Kamal's cmd), e.g. bin/jobs."),
     env: envSchema.optional().describe("Environment for this role, merged over berth:env (Kamal's role env)."),
-    labels: z
-      .record(z.string(), z.string())
+    labels: containerLabelsSchema
       .optional()
-      .describe("Docker labels on this role's containers (Kamal's labels)."),
+      .describe(
+        "Docker labels on this role's containers (Kamal's labels). service, role, destination and berth.* are berth's own.",
+      ),
     options: runOptionsSchema.optional(),
     logging: loggingSchema.optional(),
     proxy: z

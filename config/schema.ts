@@ -276,6 +276,13 @@ export function serverName(service: string, stack: string, host: string): string
 
 const roleName = z.string().regex(/^[a-z][a-z0-9_-]*$/, "must be a lowercase role name such as web or job");
 
+/**
+ * The berth:secrets entry that keys the fingerprints in app container names (config/stack.ts
+ * `fingerprint`): a random value, set once per stack, never given to a container.
+ */
+export const FINGERPRINT_KEY = "BERTH_FINGERPRINT_KEY";
+const FINGERPRINT_KEY_COMMAND = `pulumi config set --secret --path 'berth:secrets.${FINGERPRINT_KEY}' "$(openssl rand -hex 32)"`;
+
 export const stackSchema = z
   .strictObject({
     service: z
@@ -431,7 +438,7 @@ export const stackSchema = z
       .record(secretName, z.string())
       .default({})
       .describe(
-        "Every secret value of the stack, by name. Set each with `pulumi config set --secret --path 'berth:secrets.NAME'`; berth reads them as Pulumi secrets.",
+        `Every secret value of the stack, by name. Set each with \`pulumi config set --secret --path 'berth:secrets.NAME'\`; berth reads them as Pulumi secrets. ${FINGERPRINT_KEY} is berth's own: a random key (at least 32 characters) for the fingerprints in app container names, required once app containers receive a secret; set it once with \`${FINGERPRINT_KEY_COMMAND}\`.`,
       ),
   })
   .superRefine((cfg, ctx) => crossCheck(cfg, ctx));
@@ -573,7 +580,17 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
   needSecret(cfg.ssh.privateKeySecret, ["ssh", "privateKeySecret"]);
   needSecret(cfg.registry?.passwordSecret, ["registry", "passwordSecret"]);
   const envSecrets = (env: EnvConfig | undefined, path: (string | number)[]) =>
-    (env?.secret ?? []).forEach((entry, i) => needSecret(entry.split(":")[1] ?? entry, [...path, "secret", i]));
+    (env?.secret ?? []).forEach((entry, i) => {
+      const name = entry.split(":")[1] ?? entry;
+      if (name === FINGERPRINT_KEY) {
+        ctx.addIssue({
+          code: "custom",
+          path: [...path, "secret", i],
+          message: `${FINGERPRINT_KEY} keys berth's container fingerprints and is never given to a container; use another secret`,
+        });
+      } else needSecret(name, [...path, "secret", i]);
+    });
+  checkFingerprintKey(cfg, ctx);
   envSecrets(cfg.env, ["env"]);
   for (const [name, acc] of Object.entries(cfg.accessories ?? {})) {
     const path = ["accessories", name];
@@ -605,6 +622,17 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
         message: `kamal-proxy can only obtain Let's Encrypt certificates for a role on a single host; role ${role} has ${def.hosts.length}. Set ssl: false (TLS ends at the load balancer)`,
       });
     }
+    // kamal-proxy v0.9.2 refuses TLS on a service that does not include the root path
+    // (internal/cmd/deploy.go: "TLS settings must be specified on the root path service"; path
+    // prefixes are normalised to "/" plus the prefix without slashes, internal/server/service_map.go).
+    if (proxy.ssl && proxy.pathPrefixes.length > 0 && !proxy.pathPrefixes.some((p) => /^\/*$/.test(p))) {
+      const own = typeof def.proxy === "object" && def.proxy.pathPrefix !== undefined;
+      ctx.addIssue({
+        code: "custom",
+        path: own ? ["servers", role, "proxy", "pathPrefix"] : ["proxy", "pathPrefix"],
+        message: `role ${role} serves only ${proxy.pathPrefixes.join(", ")} with ssl on, which kamal-proxy refuses: it takes TLS settings only from the service on the root path. Set ssl: false on this role (TLS then ends at the load balancer, Cloudflare, or the app serving / on these host names), or remove pathPrefix`,
+      });
+    }
     if (proxy.ssl && proxy.hosts.length === 0) {
       ctx.addIssue({
         code: "custom",
@@ -613,6 +641,38 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
       });
     }
   }
+}
+
+/**
+ * BERTH_FINGERPRINT_KEY: required as soon as an app container receives a secret (an env secret
+ * or a postgres accessory's DATABASE_URL), since the container's name then carries a keyed
+ * fingerprint of it; when set, long enough to be a key rather than a password.
+ */
+function checkFingerprintKey(cfg: CheckedStack, ctx: z.RefinementCtx): void {
+  const key = cfg.secrets[FINGERPRINT_KEY];
+  const path = ["secrets", FINGERPRINT_KEY];
+  if (key !== undefined) {
+    if (key.length < 32) {
+      ctx.addIssue({
+        code: "custom",
+        path,
+        message: `must be a random key of at least 32 characters, not a password; set one with \`${FINGERPRINT_KEY_COMMAND}\``,
+      });
+    }
+    return;
+  }
+  const receivers = Object.entries(cfg.servers).flatMap(([role, def]) =>
+    Object.keys(mergeEnv(cfg.env, def.env).secret).map((name) => `${name} (role ${role})`),
+  );
+  for (const [name, acc] of Object.entries(cfg.accessories ?? {}))
+    if (acc.postgres && acc.postgres.databaseUrl !== false)
+      receivers.push(`${acc.postgres.databaseUrl} (accessory ${name})`);
+  if (receivers.length === 0) return;
+  ctx.addIssue({
+    code: "custom",
+    path,
+    message: `secret "${FINGERPRINT_KEY}" is not set; app containers receive secrets (${[...new Set(receivers)].join(", ")}), and berth names each container after a fingerprint of what it runs, keyed so the name reveals nothing about them. Set a random key once: \`${FINGERPRINT_KEY_COMMAND}\``,
+  });
 }
 
 /** Placement, volume, port and kind rules of one accessory. */

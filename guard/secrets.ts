@@ -61,8 +61,8 @@ const COMMAND_TYPES = /^command:(remote|local):Command$/;
 const COMMAND_LINE = /^(create|update|delete)$/;
 
 /**
- * Scans resources (inputs as sent to the engine, secrets wrapped) and exports (secret Outputs
- * wrapped) for the sentinels, given as secret name -> value.
+ * Scans resources (names, and inputs as sent to the engine, secrets wrapped) and exports (secret
+ * Outputs wrapped) for the sentinels, given as secret name -> value.
  */
 export function audit(
   resources: { name: string; type: string; raw: Record<string, any> }[],
@@ -83,6 +83,8 @@ export function audit(
         result.findings.push({ where, secretName: n.name, form: n.form, wrapped, commandLine });
   };
   for (const r of resources) {
+    // A name is never secret: it is in every URN, preview and log line.
+    scan(`${r.name}:name`, r.name, false, false);
     for (const [text, wrapped, path] of strings(r.raw))
       scan(`${r.name}.${path}`, text, wrapped, COMMAND_TYPES.test(r.type) && COMMAND_LINE.test(path));
   }

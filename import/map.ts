@@ -1,7 +1,8 @@
 // Turns a loaded Kamal configuration into berth stack configuration. Every Kamal key is either
 // mapped, or reported with the reason it has no equivalent yet; nothing is dropped silently.
 import * as path from "node:path";
-import { commandWords, RUN_OPTIONS } from "../config/app";
+import { commandWords, reservedLabel, RUN_OPTIONS } from "../config/app";
+import { FINGERPRINT_KEY } from "../config/schema";
 import { pinnedImage, privateAddress } from "../config/accessory";
 import { isHash, KamalConfigError, Placeholder, PLACEHOLDER_PREFIX } from "./kamal";
 
@@ -414,7 +415,7 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
       if (def.asset_path !== undefined)
         skip(`${at}/asset_path`, "berth has one asset path for the app (berth:assetPath)");
       const labels = hash(def.labels, `${at}/labels`);
-      if (labels || rootLabels) out.labels = stringValues({ ...rootLabels, ...labels });
+      if (labels || rootLabels) out.labels = userLabels({ ...rootLabels, ...labels }, `${at}/labels`);
       const logging = mapLogging(def.logging, `${at}/logging`);
       if (logging || rootLogging) out.logging = mergeLogging(rootLogging, logging);
       if (typeof def.proxy === "boolean") out.proxy = def.proxy;
@@ -426,7 +427,7 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
       problem(at, "should be an array or a hash");
       continue;
     }
-    if (!out.labels && rootLabels) out.labels = stringValues(rootLabels);
+    if (!out.labels && rootLabels) out.labels = userLabels(rootLabels, "labels");
     if (!out.logging && rootLogging) out.logging = rootLogging;
     if ((out.hosts as string[]).length === 0) {
       if (kamal.allow_empty_roles === true) {
@@ -538,6 +539,11 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
   put("readinessDelay", readinessDelay);
   put("ssh", ssh);
   put("dns", dns);
+  // App containers that receive a secret are named after a fingerprint keyed by a random key.
+  const appEnvs = [env, ...Object.values(servers).map((r) => r.env)] as ({ secret?: string[] } | undefined)[];
+  const databases = Object.values((accessories ?? {}) as Record<string, { postgres?: { databaseUrl?: unknown } }>);
+  if (appEnvs.some((e) => e?.secret?.length) || databases.some((a) => a.postgres && a.postgres.databaseUrl !== false))
+    needSecret(FINGERPRINT_KEY, "the fingerprints in app container names (a random key, set once)");
   // A placeholder whose place was dropped (an ERB host address under --provision) is not listed.
   const written = JSON.stringify(config);
   return { config, unmapped, notes, secrets, placeholders: placeholders.filter((p) => written.includes(p.value)) };
@@ -546,6 +552,13 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
 
   function stringValues(obj: Record<string, unknown>): Record<string, string> {
     return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, String(v)]));
+  }
+
+  /** Labels as strings, without the ones berth sets itself (service, role, destination, berth.*). */
+  function userLabels(obj: Record<string, unknown>, at: string): Record<string, string> {
+    for (const key of Object.keys(obj).filter(reservedLabel))
+      skip(`${at}/${key}`, "berth sets this label itself; its commands find containers by it");
+    return stringValues(Object.fromEntries(Object.entries(obj).filter(([k]) => !reservedLabel(k))));
   }
 
   function shellCommand(cmd: string, at: string): string {
@@ -880,7 +893,7 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
 
       const env = mapEnv(acc.env, `${at}/env`, false);
       const labels = hash(acc.labels, `${at}/labels`);
-      if (labels) a.labels = stringValues(labels);
+      if (labels) a.labels = userLabels(labels, `${at}/labels`);
       if (acc.options !== undefined) {
         const o = mapOptions(acc.options, `${at}/options`);
         if (o) a.options = o;

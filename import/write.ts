@@ -3,19 +3,23 @@
 import { isDeepStrictEqual } from "node:util";
 import { Document, isScalar, isSeq, parse, visit } from "yaml";
 import { parseConfig } from "../config/load";
-import { DeployConfig } from "../config/schema";
+import { DeployConfig, FINGERPRINT_KEY } from "../config/schema";
 import { PLACEHOLDER_PREFIX } from "./kamal";
 import { ImportResult } from "./map";
 
-/** The command that stores one secret; the value is never part of what berth prints or writes. */
-export const secretCommand = (name: string) => `pulumi config set --secret --path 'berth:secrets.${name}' <value>`;
+/**
+ * The command that stores one secret; the value is never part of what berth prints or writes. The
+ * fingerprint key is random: the command generates it.
+ */
+export const secretCommand = (name: string) =>
+  `pulumi config set --secret --path 'berth:secrets.${name}' ${name === FINGERPRINT_KEY ? '"$(openssl rand -hex 32)"' : "<value>"}`;
 
 /**
  * Validates the imported configuration the way the stack will: secret values, which the user
  * sets later with `pulumi config set --secret`, are stood in for by their names only.
  */
 export function validateImport(result: ImportResult, stack: string, projectDir: string): DeployConfig {
-  const secrets = Object.fromEntries(result.secrets.map((s) => [s.name, `value-of-${s.name}`]));
+  const secrets = Object.fromEntries(result.secrets.map((s) => [s.name, `stand-in-value-of-${s.name}`]));
   return parseConfig({ ...result.config, secrets }, stack, `imported stack ${stack}`, projectDir);
 }
 

@@ -47,7 +47,11 @@ function baseConfig(): Record<string, any> {
         options: { memory: "256m" },
       },
     },
-    secrets: { PG_PASS: "sentinel p@ss/word", REDIS_PASSWORD: "sentinel-redis" },
+    secrets: {
+      PG_PASS: "sentinel p@ss/word",
+      REDIS_PASSWORD: "sentinel-redis",
+      BERTH_FINGERPRINT_KEY: "fingerprint-key-of-the-accessory-tests",
+    },
   };
 }
 
@@ -59,7 +63,7 @@ async function render(change?: (c: Record<string, any>) => void) {
   const result = await run({
     stack: "production",
     program: () => {
-      outputs = stackOutputs(cfg, deploy(cfg, secretsFrom(pulumi.secret<Record<string, string>>(raw.secrets))));
+      outputs = stackOutputs(cfg, deploy(cfg, secretsFrom(raw.secrets)));
       return outputs;
     },
   });
@@ -153,9 +157,11 @@ describe("postgis accessory", () => {
   });
 
   it("gives every app container DATABASE_HOST, the address in the URL", () => {
-    for (const name of ["shop-web-web-1-v1"]) {
-      assert.ok(named(resources, name).inputs.envs.includes("DATABASE_HOST=10.0.1.10"), name);
-    }
+    const apps = resources.filter(
+      (r) => r.type === "docker:index/container:Container" && r.name.startsWith("shop-web-"),
+    );
+    assert.ok(apps.length > 0);
+    for (const app of apps) assert.ok(app.inputs.envs.includes("DATABASE_HOST=10.0.1.10"), app.name);
   });
 
   it("rotating the password changes no database container input; the running database gets it before the apps get the new URL", async () => {
@@ -163,8 +169,10 @@ describe("postgis accessory", () => {
     const diff = diffRenders(resources, rotated.resources);
     const changed = diff.changed.map((r) => r.name).sort();
     assert.ok(!changed.includes("db-db-1"), "the database container is neither replaced nor restarted");
-    assert.deepEqual(diff.created, []);
-    assert.deepEqual(diff.deleted, []);
+    // The apps' new DATABASE_URL is a change to what they run: new containers beside the old ones.
+    const app = (r: Recorded) => r.type === "docker:index/container:Container" && r.name.startsWith("shop-web-");
+    assert.ok(diff.created.length > 0 && diff.created.every(app), diff.created.map((r) => r.name).join(", "));
+    assert.ok(diff.deleted.length > 0 && diff.deleted.every(app), diff.deleted.map((r) => r.name).join(", "));
     const password = named(rotated.resources, "db-db-1-password");
     assert.ok(changed.includes("db-db-1-password"), "its stdin changed: the command runs again");
     assert.equal(password.inputs.stdin, "sentinel rotated\nsentinel rotated\n");
@@ -196,8 +204,10 @@ describe("postgis accessory", () => {
     );
     assert.match(backup.inputs.create, /\/mnt\/berth\/pgdata\/shop-db\/backups/);
     assert.match(backup.inputs.create, /tail -n \+4/, "keeps 3");
-    assert.deepEqual(backup.inputs.triggers, ["v1"]);
-    const app = resources.find((r) => r.name === "shop-web-web-1-v1")!;
+    // Every release: a new version, or a change to what the app's containers run.
+    assert.equal(backup.inputs.triggers[0], "v1");
+    assert.match(backup.inputs.triggers[1], /^web=[0-9a-f]{8}$/);
+    const app = resources.find((r) => /^shop-web-web-1-v1-[0-9a-f]{8}$/.test(r.name))!;
     assert.ok(transitiveDependencies(resources, app).has(backup.urn));
     assert.ok(transitiveDependencies(resources, backup).has(named(resources, "db-db-1-extensions").urn));
     shellcheck("backup", backup.inputs.create);
@@ -228,11 +238,48 @@ describe("postgis accessory", () => {
     for (const r of [file, dirs]) shellcheck(r.name, r.inputs.create);
   });
 
+  it("rotates accessory logs at 10 MB (Kamal's default), so a database cannot fill the disk with logs", () => {
+    for (const name of ["db-db-1", "redis-web-1"]) {
+      const c = named(resources, name);
+      assert.deepEqual(c.inputs.logOpts, { "max-size": "10m" }, name);
+    }
+  });
+
   it("starts the app only after the accessories answer", () => {
-    const app = resources.find((r) => r.name === "shop-web-web-1-v1")!;
+    const app = resources.find((r) => /^shop-web-web-1-v1-[0-9a-f]{8}$/.test(r.name))!;
     const deps = transitiveDependencies(resources, app);
     assert.ok(deps.has(named(resources, "redis-web-1-ready").urn));
     assert.ok(deps.has(named(resources, "db-db-1-extensions").urn));
+  });
+});
+
+describe("DATABASE_URL changes", () => {
+  it("a database that stops being local to the app gives the app new containers, not changed ones", async () => {
+    const onWeb = (c: Record<string, any>) => {
+      c.accessories.db.host = "web-1";
+      delete c.accessories.db.volume;
+      delete c.accessories.redis;
+    };
+    const before = (await render(onWeb)).resources;
+    const after = (
+      await render((c) => {
+        onWeb(c);
+        // The app gets a second host, so DATABASE_URL names web-1's private address instead of
+        // the database container.
+        c.hosts["web-2"] = { serverType: "cx23", location: "fsn1" };
+        c.servers.web.hosts = ["web-1", "web-2"];
+        c.dns = { zone: "example.com", hosts: ["shop.example.com"] };
+      })
+    ).resources;
+    const diff = diffRenders(before, after);
+    const changedApp = diff.changed.filter(
+      (r) => r.type === "docker:index/container:Container" && r.name.startsWith("shop-web-"),
+    );
+    assert.deepEqual(
+      changedApp.map((r) => r.name),
+      [],
+    );
+    assert.ok(diff.deleted.some((r) => /^shop-web-web-1-v1-[0-9a-f]{8}$/.test(r.name)));
   });
 });
 
@@ -454,6 +501,7 @@ describe("the README's accessory examples", () => {
           "MYSQL_PASSWORD",
         ].map((n) => [n, "x"]),
       );
+      raw.secrets.BERTH_FINGERPRINT_KEY = "a-random-key-of-at-least-32-characters";
       const files = fs.mkdtempSync(path.join(os.tmpdir(), "berth-readme-"));
       fs.mkdirSync(path.join(files, "config/mysql"), { recursive: true });
       fs.writeFileSync(path.join(files, "config/mysql/production.cnf"), "[mysqld]\n");

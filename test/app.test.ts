@@ -5,10 +5,15 @@ import * as pulumi from "@pulumi/pulumi";
 import { parseConfig } from "../config/load";
 import { secretsFrom } from "../config/stack";
 import { deploy, stackOutputs } from "../components/deployment";
-import { byType, named, Recorded, run, transitiveDependencies } from "./harness";
+import { byType, diffRenders, named, Recorded, run, transitiveDependencies } from "./harness";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com";
-const SECRETS = { RAILS_MASTER_KEY: "sentinel-master-key-1", REGISTRY_TOKEN: "sentinel-registry-2" };
+const FINGERPRINT_KEY = "0123456789abcdef0123456789abcdef-test-key";
+const SECRETS = {
+  RAILS_MASTER_KEY: "sentinel-master-key-1",
+  REGISTRY_TOKEN: "sentinel-registry-2",
+  BERTH_FINGERPRINT_KEY: FINGERPRINT_KEY,
+};
 
 function baseConfig(): Record<string, any> {
   return {
@@ -37,7 +42,7 @@ function baseConfig(): Record<string, any> {
     assetPath: "/rails/public/assets",
     ssh: { publicKey: KEY },
     dns: { zone: "example.com", hosts: ["shop.example.com"] },
-    secrets: SECRETS,
+    secrets: { ...SECRETS },
   };
 }
 
@@ -48,10 +53,19 @@ async function render(change?: (c: Record<string, any>) => void) {
   return run({
     stack: "production",
     program: () => {
-      const secrets = secretsFrom(pulumi.secret<Record<string, string>>(raw.secrets ?? {}));
+      const secrets = secretsFrom(raw.secrets ?? {});
       return stackOutputs(cfg, deploy(cfg, secrets));
     },
   });
+}
+
+/** An app container by its logical name without the fingerprint: `<app>-<role>-<host>-<version>`. */
+function appContainer(resources: Recorded[], prefix: string): Recorded {
+  const found = resources.filter(
+    (r) => r.type === "docker:index/container:Container" && new RegExp(`^${prefix}-[0-9a-f]{8}$`).test(r.name),
+  );
+  assert.equal(found.length, 1, `one container named ${prefix}-<fingerprint>; have ${resources.map((r) => r.name)}`);
+  return found[0];
 }
 
 const isSecret = (value: any) =>
@@ -66,23 +80,25 @@ describe("app containers", () => {
     const containers = byType(resources, "docker:index/container:Container").filter(
       (c) => c.inputs.name !== "kamal-proxy",
     );
-    assert.deepEqual(containers.map((c) => c.inputs.name).sort(), [
-      "shop-job-production-v42",
-      "shop-web-production-v42",
-    ]);
+    const names = containers.map((c) => c.inputs.name).sort();
+    assert.equal(names.length, 2);
+    assert.match(names[0], /^shop-job-production-v42-[0-9a-f]{8}$/);
+    assert.match(names[1], /^shop-web-production-v42-[0-9a-f]{8}$/);
     assert.deepEqual(outputs.roles, {
-      web: { hosts: ["web-1"], container: "shop-web-production-v42", proxied: true },
-      job: { hosts: ["job-1"], container: "shop-job-production-v42", proxied: false },
+      web: { hosts: ["web-1"], container: names[1], proxied: true },
+      job: { hosts: ["job-1"], container: names[0], proxied: false },
     });
+    // The logical name carries the same fingerprint as the docker name.
+    for (const c of containers) assert.equal(c.name.slice(-8), c.inputs.name.slice(-8));
   });
 
   it("passes env, Kamal's runtime variables, labels, volumes and restart policy", () => {
-    const web = named(resources, "shop-web-web-1-v42");
+    const web = appContainer(resources, "shop-web-web-1-v42");
     assert.equal(web.inputs.restart, "unless-stopped");
-    assert.deepEqual(web.inputs.networksAdvanced, [{ name: "kamal", aliases: ["shop-web-production-v42"] }]);
+    assert.deepEqual(web.inputs.networksAdvanced, [{ name: "kamal", aliases: [web.inputs.name] }]);
     for (const env of [
       "RAILS_LOG_TO_STDOUT=1",
-      "KAMAL_CONTAINER_NAME=shop-web-production-v42",
+      `KAMAL_CONTAINER_NAME=${web.inputs.name}`,
       "KAMAL_VERSION=v42",
       "KAMAL_HOST=web-1",
       "KAMAL_DESTINATION=production",
@@ -114,7 +130,7 @@ describe("app containers", () => {
   });
 
   it("keeps secret env values wrapped as Pulumi secrets", () => {
-    const web = named(resources, "shop-web-web-1-v42");
+    const web = appContainer(resources, "shop-web-web-1-v42");
     const secretEntries = web.raw.envs.filter(isSecret);
     assert.equal(secretEntries.length, 1);
     assert.equal(secretEntries[0].value, "RAILS_MASTER_KEY=sentinel-master-key-1");
@@ -126,15 +142,25 @@ describe("app containers", () => {
   });
 
   it("maps run options and logging onto the container", () => {
-    const web = named(resources, "shop-web-web-1-v42");
+    const web = appContainer(resources, "shop-web-web-1-v42");
     assert.equal(web.inputs.memory, 2048);
     assert.equal(web.inputs.cpus, "1.5");
     assert.deepEqual(web.inputs.ulimits, [{ name: "nofile", soft: 1024, hard: 2048 }]);
     assert.deepEqual(web.inputs.hosts, [{ host: "db", ip: "10.0.1.10" }]);
-    const job = named(resources, "shop-job-job-1-v42");
+    const job = appContainer(resources, "shop-job-job-1-v42");
     assert.deepEqual(job.inputs.command, ["bin/jobs", "--queue", "mail and more"]);
     assert.equal(job.inputs.logDriver, "json-file");
     assert.deepEqual(job.inputs.logOpts, { "max-size": "50m" });
+  });
+
+  it("rotates container logs at 10 MB unless the role configures its own logging (Kamal's default)", async () => {
+    const web = appContainer(resources, "shop-web-web-1-v42");
+    assert.deepEqual(web.inputs.logOpts, { "max-size": "10m" });
+    assert.equal(web.inputs.logDriver, undefined, "the daemon's driver, as Kamal leaves it");
+    const { resources: r } = await render((c) => (c.servers.web.logging = { driver: "journald" }));
+    const own = appContainer(r, "shop-web-web-1-v42");
+    assert.equal(own.inputs.logDriver, "journald");
+    assert.equal(own.inputs.logOpts, undefined, "a configured driver replaces the default options");
   });
 
   it("pulls the version's image on each host, keeps it for rollbacks, with registry credentials as a secret", () => {
@@ -154,21 +180,33 @@ describe("app containers", () => {
     ]);
   });
 
-  it("waits for a role without proxy to keep running, and prunes old images once the new one is there", () => {
+  it("waits for a role without proxy to keep running", () => {
     const ready = named(resources, "shop-job-job-1-v42-ready");
     assert.match(ready.inputs.create, /docker inspect/);
-    assert.ok(ready.dependencies.includes(named(resources, "shop-job-job-1-v42").urn));
+    assert.ok(ready.dependencies.includes(appContainer(resources, "shop-job-job-1-v42").urn));
+  });
+
+  it("prunes images only after the host's switch, recording the deployed image to keep it", () => {
     const prune = named(resources, "shop-web-1-prune");
+    assert.ok(
+      transitiveDependencies(resources, prune).has(named(resources, "shop-web-web-1-route").urn),
+      "the prune waits for the switch",
+    );
+    assert.ok(
+      transitiveDependencies(resources, named(resources, "shop-job-1-prune")).has(
+        named(resources, "shop-job-job-1-v42-ready").urn,
+      ),
+    );
     assert.match(prune.inputs.create, /reference=ghcr\.io\/acme\/shop/);
-    assert.match(prune.inputs.create, /tail -n \+6/, "keeps the newest 5 (retainContainers default)");
-    assert.ok(prune.dependencies.includes(named(resources, "shop-web-1-v42-image").urn));
-    assert.ok(!transitiveDependencies(resources, prune).has(named(resources, "shop-web-web-1-v42-switch").urn));
+    assert.match(prune.inputs.create, /^ref=ghcr\.io\/acme\/shop:v42$/m, "the deployed image is recorded");
+    assert.match(prune.inputs.create, /tail -n 5 /, "keeps the last 5 deploys (retainContainers default)");
+    assert.match(prune.inputs.create, /^list=\/root\/\.berth\/apps\/shop-production\/deployed-images$/m);
   });
 
   it("copies assets beside the container start, and switches only once both are done", () => {
     const assets = named(resources, "shop-web-web-1-v42-assets");
-    const container = named(resources, "shop-web-web-1-v42");
-    const sw = named(resources, "shop-web-web-1-v42-switch");
+    const container = appContainer(resources, "shop-web-web-1-v42");
+    const sw = named(resources, "shop-web-web-1-route");
     assert.ok(assets.dependencies.includes(named(resources, "shop-web-1-v42-image").urn));
     assert.ok(!container.dependencies.includes(assets.urn), "the container does not wait for the copy");
     assert.ok(sw.dependencies.includes(assets.urn) && sw.dependencies.includes(container.urn));
@@ -202,25 +240,30 @@ describe("kamal-proxy", () => {
   });
 
   it("switches traffic with Let's Encrypt on a single web host and the configured health check", () => {
-    const sw = named(resources, "shop-web-web-1-v42-switch");
+    const sw = named(resources, "shop-web-web-1-route");
     const script: string = sw.inputs.create;
     assert.match(
       script,
-      /docker exec kamal-proxy kamal-proxy deploy shop-web-production --target=shop-web-production-v42:80 --host=shop\.example\.com --tls --tls-redirect=true --deploy-timeout=30s --drain-timeout=30s --health-check-path=\/up --health-check-interval=1s --health-check-timeout=5s --target-timeout=30s --buffer-requests=true --buffer-responses=true/,
+      /docker exec kamal-proxy kamal-proxy deploy shop-web-production --target=shop-web-production-v42-[0-9a-f]{8}:80 --host=shop\.example\.com --tls --tls-redirect=true --deploy-timeout=30s --drain-timeout=30s --health-check-path=\/up --health-check-interval=1s --health-check-timeout=5s --target-timeout=30s --buffer-requests=true --buffer-responses=true/,
     );
     assert.match(
       script,
-      /docker logs --tail 50 shop-web-production-v42/,
+      /docker logs --tail 50 shop-web-production-v42-[0-9a-f]{8}/,
       "a failed health check reports the container's logs",
     );
-    assert.ok(sw.dependencies.includes(named(resources, "shop-web-web-1-v42").urn));
+    assert.ok(sw.dependencies.includes(appContainer(resources, "shop-web-web-1-v42").urn));
     assert.ok(sw.dependencies.includes(named(resources, "web-1-proxy-container").urn));
   });
 
-  it("removes a route only through the unversioned route resource", () => {
+  it("switches and removes a route only through the unversioned route step, which is never replaced", () => {
     const route = named(resources, "shop-web-web-1-route");
     assert.equal(route.inputs.delete, "docker exec kamal-proxy kamal-proxy remove shop-web-production || true\n");
-    assert.equal(named(resources, "shop-web-web-1-v42-switch").inputs.delete, undefined);
+    // A replacement would run the old step's delete, removing the route it just switched.
+    // Only a change of `triggers` replaces a command (the SDK's replaceOnChanges); the step has none.
+    assert.deepEqual(route.replaceOnChanges, ["triggers[*]"]);
+    assert.equal(route.inputs.triggers, undefined);
+    assert.equal(route.deleteBeforeReplace, false);
+    assert.ok(!resources.some((r) => r.name.endsWith("-switch")), "no versioned switch steps");
   });
 
   it("applies per-role overrides and every proxy option", async () => {
@@ -231,17 +274,15 @@ describe("kamal-proxy", () => {
         responseTimeout: 60,
         buffering: { requests: false, maxRequestBody: 1000 },
         forwardHeaders: true,
-        pathPrefix: "/shop",
         deployTimeout: 90,
         drainTimeout: 20,
         sslRedirect: false,
       };
-      c.servers.job.proxy = { hosts: ["jobs.example.com"], ssl: false, appPort: 9000 };
+      c.servers.job.proxy = { hosts: ["jobs.example.com"], ssl: false, appPort: 9000, pathPrefix: "/shop" };
     });
-    const web: string = named(r, "shop-web-web-1-v42-switch").inputs.create;
+    const web: string = named(r, "shop-web-web-1-route").inputs.create;
+    assert.doesNotMatch(web, /--path-prefix/);
     for (const flag of [
-      "--target=shop-web-production-v42:3000",
-      "--path-prefix=/shop",
       "--tls-redirect=false",
       "--deploy-timeout=90s",
       "--drain-timeout=20s",
@@ -255,13 +296,18 @@ describe("kamal-proxy", () => {
     ]) {
       assert.ok(web.includes(flag), `web switch lacks ${flag}`);
     }
-    const job: string = named(r, "shop-job-job-1-v42-switch").inputs.create;
+    assert.match(web, /--target=shop-web-production-v42-[0-9a-f]{8}:3000/);
+    const job: string = named(r, "shop-job-job-1-route").inputs.create;
     assert.match(
       job,
-      /--target=shop-job-production-v42:9000 --host=jobs\.example\.com --path-prefix=\/shop --deploy-timeout=90s/,
+      /--target=shop-job-production-v42-[0-9a-f]{8}:9000 --host=jobs\.example\.com --path-prefix=\/shop --deploy-timeout=90s/,
     );
     assert.doesNotMatch(job, /--tls/);
-    assert.equal(named(r, "shop-web-web-1-v42").inputs.destroyGraceSeconds, 20, "old containers get the drain timeout");
+    assert.equal(
+      appContainer(r, "shop-web-web-1-v42").inputs.destroyGraceSeconds,
+      20,
+      "old containers get the drain timeout",
+    );
   });
 
   it("attaches to another stack's kamal-proxy when it does not manage one", async () => {
@@ -271,7 +317,7 @@ describe("kamal-proxy", () => {
       0,
     );
     assert.match(
-      named(r, "shop-web-web-1-v42-switch").inputs.create,
+      named(r, "shop-web-web-1-route").inputs.create,
       /docker exec kamal-proxy kamal-proxy deploy shop-web-production/,
     );
   });
@@ -310,7 +356,7 @@ describe("hooks and rolling boots", () => {
     }
     const post = named(resources, "shop-post-deploy");
     const deps = transitiveDependencies(resources, post);
-    for (const step of ["shop-web-web-1-v42-switch", "shop-job-job-1-v42-ready"])
+    for (const step of ["shop-web-web-1-route", "shop-job-job-1-v42-ready"])
       assert.ok(deps.has(named(resources, step).urn), `post-deploy after ${step}`);
   });
 
@@ -324,8 +370,8 @@ describe("hooks and rolling boots", () => {
       twoWeb(c);
       c.boot = { limit: 1, wait: 10 };
     });
-    const second = named(resources, "shop-web-web-2-v42-switch");
-    const first = named(resources, "shop-web-web-1-v42-switch");
+    const second = named(resources, "shop-web-web-2-route");
+    const first = named(resources, "shop-web-web-1-route");
     const deps = transitiveDependencies(resources, second);
     assert.ok(deps.has(first.urn), "web-2 waits for web-1");
     assert.ok(deps.has(named(resources, "shop-boot-wait-1").urn), "and for boot.wait");
@@ -335,15 +381,15 @@ describe("hooks and rolling boots", () => {
 
   it("without a limit, hosts proceed in parallel", async () => {
     const { resources } = await render(twoWeb);
-    const first = named(resources, "shop-web-web-1-v42-switch");
-    const second = named(resources, "shop-web-web-2-v42-switch");
+    const first = named(resources, "shop-web-web-1-route");
+    const second = named(resources, "shop-web-web-2-route");
     assert.ok(!transitiveDependencies(resources, second).has(first.urn));
     assert.ok(!transitiveDependencies(resources, first).has(second.urn));
   });
 
   it("turns ssl off behind the load balancer and forwards its headers", async () => {
     const { resources } = await render(twoWeb);
-    const sw: string = named(resources, "shop-web-web-2-v42-switch").inputs.create;
+    const sw: string = named(resources, "shop-web-web-2-route").inputs.create;
     assert.doesNotMatch(sw, /--tls/);
     assert.match(sw, /--forward-headers=true/);
   });
@@ -364,6 +410,148 @@ describe("builder", () => {
     assert.match(pull.inputs.name, /^ghcr\.io\/acme\/shop@sha256:[0-9a-f]{64}$/);
     assert.ok(transitiveDependencies(resources, pull).has(named(resources, "shop-build-pre-build").urn));
   });
+
+  it("copies assets from the image the host pulled (the digest), never pulling a tag itself", async () => {
+    const { resources } = await render((c) => (c.builder = { context: "app" }));
+    const pulled = named(resources, "shop-web-1-v42-image");
+    const assets: string = named(resources, "shop-web-web-1-v42-assets").inputs.create;
+    // The host pulled only `repo@sha256:...` (through the docker provider and its registry
+    // credentials); `repo:v42` is not on the host, and the host has no registry login.
+    assert.ok(assets.includes(`docker container create --pull never ${pulled.inputs.imageId ?? ""}`), assets);
+    assert.match(assets, /docker container create --pull never sha256:[0-9a-f]{64}\)/);
+    assert.doesNotMatch(assets, /ghcr\.io\/acme\/shop/);
+  });
+});
+
+/** Resources of the next render that `pulumi up` would run from `state`: new, or with other inputs. */
+function stepsFrom(state: Map<string, Recorded>, program: Recorded[]): Recorded[] {
+  return program.filter((r) => {
+    const before = state.get(r.urn);
+    return !before || JSON.stringify(before.raw) !== JSON.stringify(r.raw);
+  });
+}
+
+describe("routes across failed updates", () => {
+  const twoWeb = (c: Record<string, any>) => {
+    c.hosts["web-2"] = { serverType: "cx23", location: "fsn1" };
+    c.servers.web.hosts = ["web-1", "web-2"];
+    c.boot = { limit: 1 };
+  };
+  const v43 = (c: Record<string, any>) => {
+    twoWeb(c);
+    c.version = "v43";
+  };
+  // Pulumi records a resource's inputs when its step succeeds and keeps the previous ones when it
+  // fails (pulumi-go-provider infer: a failed Update returns no state). After an update that failed
+  // partway, state holds the old program's resources plus the new program's that succeeded.
+  async function afterFailure(succeeded: (name: string) => boolean) {
+    const before = (await render(twoWeb)).resources;
+    const attempted = (await render(v43)).resources;
+    const state = new Map(before.map((r) => [r.urn, r]));
+    for (const r of attempted) if (succeeded(r.name)) state.set(r.urn, r);
+    // `berth rollback` deploys the old configuration again.
+    const rollback = (await render(twoWeb)).resources;
+    return { before, attempted, state, rollback, steps: stepsFrom(state, rollback) };
+  }
+  const routesTo = (steps: Recorded[], container: Recorded) =>
+    steps.filter(
+      (r) =>
+        r.type === "command:remote:Command" && String(r.inputs.create).includes(`--target=${container.inputs.name}:80`),
+    );
+
+  it("a rollback after a failure past web-1's switch routes web-1 back to the old container", async () => {
+    // web-1 switched to v43; then web-2's health check (or a post-deploy hook) failed.
+    const { attempted, state, rollback, steps } = await afterFailure(
+      (n) => n.startsWith("shop-web-1-") || n.startsWith("shop-web-web-1-") || n === "shop-pre-deploy",
+    );
+    const old = appContainer(rollback, "shop-web-web-1-v42");
+    const rerouted = routesTo(steps, old);
+    assert.deepEqual(
+      rerouted.map((r) => r.name),
+      ["shop-web-web-1-route"],
+      "web-1's route is switched back to v42",
+    );
+    assert.ok(rerouted[0].dependencies.includes(old.urn), "after the container it routes to");
+    // The container it routes to stays; the v43 container the proxy served is deleted at the end.
+    const deleted = [...state.values()].filter((r) => !rollback.some((p) => p.urn === r.urn));
+    assert.ok(!deleted.some((r) => r.urn === old.urn));
+    assert.ok(deleted.some((r) => r.urn === appContainer(attempted, "shop-web-web-1-v43").urn));
+    // web-2 never switched: its route still names v42 in state, so nothing runs there.
+    assert.ok(!steps.some((r) => r.name === "shop-web-web-2-route"));
+  });
+
+  it("retrying the failed update switches only the host that did not switch", async () => {
+    const { attempted, state } = await afterFailure(
+      (n) => n.startsWith("shop-web-1-") || n.startsWith("shop-web-web-1-"),
+    );
+    const steps = stepsFrom(state, attempted);
+    const routes = steps.filter((r) => r.name.endsWith("-route")).map((r) => r.name);
+    assert.deepEqual(routes, ["shop-web-web-2-route"]);
+    assert.equal(routesTo(steps, appContainer(attempted, "shop-web-web-2-v43")).length, 1);
+  });
+});
+
+describe("changes to what a container runs", () => {
+  const changes: [string, (c: Record<string, any>) => void][] = [
+    ["an env value", (c) => (c.env.clear.RAILS_LOG_TO_STDOUT = 0)],
+    ["a rotated secret", (c) => (c.secrets.RAILS_MASTER_KEY = "sentinel-master-key-rotated")],
+    ["a run option", (c) => (c.servers.web.options.memory = "3g")],
+    ["a label", (c) => (c.servers.web.labels.team = "payments")],
+    ["a volume", (c) => c.volumes.push("cache:/rails/tmp/cache")],
+    ["the logging", (c) => (c.servers.web.logging = { options: { "max-size": "50m" } })],
+    ["the command", (c) => (c.servers.web.cmd = "bin/thrust bin/rails server")],
+  ];
+  let base: Recorded[];
+  before(async () => ({ resources: base } = await render()));
+
+  for (const [what, change] of changes) {
+    it(`${what}: a new container beside the old one, the health-checked switch, then the old one deleted`, async () => {
+      const { resources: after } = await render(change);
+      const diff = diffRenders(base, after);
+      // pulumi-docker replaces a container delete-first: a changed container would stop first.
+      const containers = (rs: Recorded[]) => rs.filter((r) => r.type === "docker:index/container:Container");
+      assert.deepEqual(
+        containers(diff.changed).map((r) => r.name),
+        [],
+        "no container is changed in place",
+      );
+      const oldWeb = appContainer(base, "shop-web-web-1-v42");
+      const newWeb = appContainer(after, "shop-web-web-1-v42");
+      assert.notEqual(newWeb.inputs.name, oldWeb.inputs.name);
+      assert.ok(diff.created.includes(newWeb) && diff.deleted.some((r) => r.urn === oldWeb.urn));
+      const route = diff.changed.find((r) => r.name === "shop-web-web-1-route");
+      assert.ok(route?.inputs.create.includes(`--target=${newWeb.inputs.name}:80`), "the route switches");
+      for (const hook of ["shop-pre-deploy", "shop-pre-app-boot", "shop-post-app-boot", "shop-post-deploy"])
+        assert.ok(
+          diff.changed.some((r) => r.name === hook),
+          `${hook} runs again`,
+        );
+      assert.ok(diff.changed.some((r) => r.name === "shop-web-1-prune"));
+    });
+  }
+
+  it("an unchanged configuration keeps every name", async () => {
+    const { resources: again } = await render();
+    const diff = diffRenders(base, again);
+    assert.deepEqual(
+      [diff.created, diff.deleted, diff.changed].map((l) => l.length),
+      [0, 0, 0],
+    );
+  });
+
+  it("a fingerprint of a secret says nothing without the stack's key", async () => {
+    const key2 = (c: Record<string, any>) => (c.secrets.BERTH_FINGERPRINT_KEY = "another-random-key-of-32-characters!");
+    const { resources: other } = await render(key2);
+    const a = appContainer(base, "shop-web-web-1-v42").inputs.name;
+    const b = appContainer(other, "shop-web-web-1-v42").inputs.name;
+    // Same values, another key: another name. Someone who reads names cannot test a guess of
+    // RAILS_MASTER_KEY without BERTH_FINGERPRINT_KEY, which reaches no resource.
+    assert.notEqual(a, b);
+    for (const r of base) {
+      assert.ok(!JSON.stringify(r.raw).includes(FINGERPRINT_KEY), `${r.name} carries the fingerprint key`);
+      assert.ok(!r.name.includes("sentinel"));
+    }
+  });
 });
 
 describe("configuration of the app", () => {
@@ -377,6 +565,37 @@ describe("configuration of the app", () => {
     }
     return [];
   };
+  it("requires a random fingerprint key once app containers receive a secret", () => {
+    const p = problems((c) => delete c.secrets.BERTH_FINGERPRINT_KEY);
+    assert.ok(
+      p.some((x) =>
+        x.startsWith(
+          'berth:secrets.BERTH_FINGERPRINT_KEY: secret "BERTH_FINGERPRINT_KEY" is not set; app containers receive secrets (RAILS_MASTER_KEY (role web), RAILS_MASTER_KEY (role job))',
+        ),
+      ),
+      p.join("\n"),
+    );
+    assert.ok(
+      p[0].includes(
+        `pulumi config set --secret --path 'berth:secrets.BERTH_FINGERPRINT_KEY' "$(openssl rand -hex 32)"`,
+      ),
+    );
+    const short = problems((c) => (c.secrets.BERTH_FINGERPRINT_KEY = "hunter2"));
+    assert.ok(
+      short.some((x) => x.startsWith("berth:secrets.BERTH_FINGERPRINT_KEY: must be a random key of at least 32")),
+    );
+    const given = problems((c) => c.env.secret.push("BERTH_FINGERPRINT_KEY"));
+    assert.ok(given.some((x) => x.startsWith("berth:env.secret[1]: BERTH_FINGERPRINT_KEY keys berth's container")));
+    // Without secrets in the containers there is nothing to key.
+    assert.deepEqual(
+      problems((c) => {
+        delete c.env.secret;
+        delete c.secrets.BERTH_FINGERPRINT_KEY;
+      }),
+      [],
+    );
+  });
+
   it("rejects ssl on a role with several hosts", () => {
     const p = problems((c) => {
       c.hosts["web-2"] = { serverType: "cx23", location: "fsn1" };

@@ -155,17 +155,38 @@ describe("blast radius of the example stacks", () => {
     );
   });
 
+  it("no change that keeps the servers replaces an app container in place (it would stop first)", () => {
+    for (const e of matrix) {
+      const serverReplaced = e.rows.some(
+        (r) => r.resource.type === "hcloud:index/server:Server" && r.outcome === "replace",
+      );
+      if (serverReplaced) continue;
+      const inPlace = e.rows.filter(
+        (r) =>
+          r.resource.type === "docker:index/container:Container" &&
+          r.resource.name.startsWith("myapp-") &&
+          r.outcome === "replace",
+      );
+      assert.deepEqual(
+        inPlace.map((r) => `${r.resource.name} (${r.keys.join(", ")})`),
+        [],
+        `${e.change.title} on ${e.stack}`,
+      );
+    }
+  });
+
   it("a replaced server gets every image and container of its host again", () => {
     const rows = entry("move-data-host", "staging").rows;
     const replaced = (type: string) =>
       rows.filter((r) => r.resource.type === type && r.outcome === "replace").map((r) => r.resource.name);
-    assert.deepEqual(replaced("docker:index/container:Container").sort(), [
-      "litestream-staging-1",
-      "myapp-web-staging-1-2026.11.1",
-      "staging-1-proxy-container",
-    ]);
+    const containers = replaced("docker:index/container:Container").sort();
+    assert.equal(containers.length, 3);
+    assert.equal(containers[0], "litestream-staging-1");
+    assert.match(containers[1], /^myapp-web-staging-1-2026\.11\.1-[0-9a-f]{8}$/);
+    assert.equal(containers[2], "staging-1-proxy-container");
     assert.equal(replaced("docker:index/remoteImage:RemoteImage").length, 3);
-    assert.ok(replaced("command:remote:Command").includes("myapp-web-staging-1-2026.11.1-switch"), "routed again");
+    const routed = rows.find((r) => r.resource.name === "myapp-web-staging-1-route");
+    assert.ok(routed && routed.outcome !== "same", "routed again");
   });
 
   it("a version bump touches no infrastructure: only app images, containers and deploy steps", () => {

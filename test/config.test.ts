@@ -251,6 +251,50 @@ describe("configuration", () => {
     });
   }
 
+  it("refuses a path prefix with ssl, which kamal-proxy refuses, naming the path and the fix", () => {
+    const single = (c: Record<string, any>) => (c.dns = { zone: "example.com", hosts: ["shop.example.com"] });
+    // One web host with DNS names: ssl is on by default.
+    const found = problems((c) => {
+      single(c);
+      c.proxy = { pathPrefix: "/shop" };
+    });
+    assert.ok(
+      found.some((p) =>
+        /^berth:proxy\.pathPrefix: role web serves only \/shop with ssl on, which kamal-proxy refuses: it takes TLS settings only from the service on the root path\. Set ssl: false on this role/.test(
+          p,
+        ),
+      ),
+      found.join("\n"),
+    );
+    const own = problems((c) => {
+      single(c);
+      c.servers.web.proxy = { pathPrefix: ["/api", "/admin"] };
+    });
+    assert.ok(own.some((p) => p.startsWith("berth:servers.web.proxy.pathPrefix: role web serves only /api, /admin")));
+    const accepted = (change: (c: Record<string, any>) => void) => {
+      const cfg = base();
+      single(cfg);
+      change(cfg);
+      parseConfig(cfg, "test");
+    };
+    accepted((c) => (c.proxy = { pathPrefix: "/shop", ssl: false }));
+    // The root path service may carry TLS.
+    accepted((c) => (c.proxy = { pathPrefix: ["/", "/shop"] }));
+  });
+
+  it("refuses user labels that would overwrite berth's own", () => {
+    const own =
+      "berth sets the service, role and destination labels and every berth.* label itself (its commands find containers by them); use another name";
+    assert.deepEqual(
+      problems((c) => (c.servers.web.labels = { service: "other", "berth.version": "1", team: "ok" })),
+      [`berth:servers.web.labels.service: ${own}`, `berth:servers.web.labels["berth.version"]: ${own}`],
+    );
+    assert.deepEqual(
+      problems((c) => (c.accessories = { redis: { image: "redis:7.4", host: "web-1", labels: { role: "cache" } } })),
+      [`berth:accessories.redis.labels.role: ${own}`],
+    );
+  });
+
   it("reports every mistake at once", () => {
     const found = problems((c) => {
       c.service = "my shop";

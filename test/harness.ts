@@ -23,8 +23,14 @@ export const testSecret = (p: string) => `test-secret-value-for-${p}`;
  * set them, and the tests set these stand-ins the same way (`berth:secrets`, a secret key).
  */
 export const EXAMPLE_SECRETS: Record<string, string[]> = {
-  staging: ["KAMAL_REGISTRY_PASSWORD", "RAILS_MASTER_KEY", "LITESTREAM_ACCESS_KEY_ID", "LITESTREAM_SECRET_ACCESS_KEY"],
-  production: ["KAMAL_REGISTRY_PASSWORD", "RAILS_MASTER_KEY", "POSTGRES_PASSWORD"],
+  staging: [
+    "KAMAL_REGISTRY_PASSWORD",
+    "RAILS_MASTER_KEY",
+    "LITESTREAM_ACCESS_KEY_ID",
+    "LITESTREAM_SECRET_ACCESS_KEY",
+    "BERTH_FINGERPRINT_KEY",
+  ],
+  production: ["KAMAL_REGISTRY_PASSWORD", "RAILS_MASTER_KEY", "POSTGRES_PASSWORD", "BERTH_FINGERPRINT_KEY"],
 };
 
 /** Loads a real Pulumi.<stack>.yaml plus its secrets, optionally changed, as the engine would pass it. */

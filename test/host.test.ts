@@ -22,8 +22,7 @@ function render(raw: Record<string, any>) {
   );
   return run({
     stack: "staging",
-    program: () =>
-      stackOutputs(cfg, deploy(cfg, secretsFrom(pulumi.secret<Record<string, string>>(raw.secrets ?? {})))),
+    program: () => stackOutputs(cfg, deploy(cfg, secretsFrom((raw.secrets ?? {}) as Record<string, string>))),
   });
 }
 
@@ -308,7 +307,7 @@ describe("replacing a server", () => {
           postgres: { database: "shop", user: "shop", passwordSecret: "PG" },
         },
       },
-      secrets: { PG: "pw" },
+      secrets: { PG: "pw", BERTH_FINGERPRINT_KEY: "k".repeat(64) },
     });
     const generation = named(resources, "db-1-ready").urn;
     for (const name of [
@@ -356,7 +355,7 @@ describe("remote commands", () => {
           postgres: { database: "shop", user: "shop", passwordSecret: "PG", extensions: ["postgis"] },
         },
       },
-      secrets: { PG: "pw" },
+      secrets: { PG: "pw", BERTH_FINGERPRINT_KEY: "k".repeat(64) },
     });
     const app = resources.find((r) => r.type === "berth:app:App")!.urn;
     const outside = byType(resources, "command:remote:Command").filter((r) => r.parent !== app);

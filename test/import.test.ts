@@ -52,9 +52,10 @@ async function render(dir: string, stack: string) {
   }
 }
 
+/** Container names, app containers without the fingerprint their names end in. */
 const containers = (resources: Recorded[]) =>
   byType(resources, "docker:index/container:Container")
-    .map((c) => String(c.inputs.name))
+    .map((c) => String(c.inputs.name).replace(/-[0-9a-f]{8}$/, ""))
     .sort();
 
 /** Pure import of a fixture, paths relative to the fixture itself. */
@@ -269,6 +270,12 @@ describe("mapping Kamal keys", () => {
       assert.ok(!text.includes("sentinel-token-4711"), "a secret value leaked");
       assert.ok(text.includes("pulumi config set --secret --path 'berth:secrets.KAMAL_REGISTRY_PASSWORD' <value>"));
       assert.ok(text.includes("pulumi config set --secret --path 'berth:secrets.RAILS_MASTER_KEY' <value>"));
+      // The key of the container fingerprints is generated, never typed in.
+      assert.ok(
+        text.includes(
+          `pulumi config set --secret --path 'berth:secrets.BERTH_FINGERPRINT_KEY' "$(openssl rand -hex 32)"`,
+        ),
+      );
     }
     assert.match(written, /address: 192\.0\.2\.9\n/);
   });
@@ -308,7 +315,14 @@ describe("mapping Kamal keys", () => {
     assert.equal(acc.db.env, undefined);
     assert.deepEqual(
       result.secrets.map((s) => s.name),
-      ["KAMAL_REGISTRY_PASSWORD", "RAILS_MASTER_KEY", "POSTGRES_PASSWORD", "SSH_PRIVATE_KEY", "MEILI_MASTER_KEY"],
+      [
+        "KAMAL_REGISTRY_PASSWORD",
+        "RAILS_MASTER_KEY",
+        "POSTGRES_PASSWORD",
+        "SSH_PRIVATE_KEY",
+        "MEILI_MASTER_KEY",
+        "BERTH_FINGERPRINT_KEY",
+      ],
     );
     validateImport(result, "production", path.join(FIXTURES, "accessories"));
   });
@@ -331,6 +345,24 @@ describe("mapping Kamal keys", () => {
     assert.deepEqual(Object.keys(result.config.hosts as object), ["web-1", "job-runner-1", "mail-out-1"]);
     assert.equal((result.config.servers as any).job_runner.cmd, `sh -c 'bin/jobs | tee log'`);
     assert.ok(result.notes.includes("servers/Mail.Out: role renamed to mail-out"));
+    validateImport(result, "production", ROOT);
+  });
+
+  it("leaves out labels berth sets itself, and says so", () => {
+    const result = mapKamal(
+      {
+        service: "svc",
+        image: "acme/svc",
+        servers: ["192.0.2.1"],
+        labels: { service: "other", team: "checkout", "berth.version": "x" },
+      },
+      { version: "v1", publicKey: KEY },
+    );
+    assert.deepEqual((result.config.servers as any).web.labels, { team: "checkout" });
+    assert.deepEqual(
+      result.unmapped.filter((u) => u.key.startsWith("labels/")).map((u) => u.key),
+      ["labels/service", "labels/berth.version"],
+    );
     validateImport(result, "production", ROOT);
   });
 });

@@ -150,28 +150,22 @@ describe("lifecycle: first deploy and version bumps", () => {
     p.up("production", await render("production", "bump", bump));
     const back = p.up("production", await base("production"));
     assertClean(...p.history.slice(-2));
-    assert.ok(back.steps.some((s) => s.op === "create" && s.name.endsWith("-2026.11.1-switch")));
+    // Each host's route step (one per role and host) switches back: its state names the new container.
+    assert.ok(back.steps.some((s) => s.op === "update" && s.name === "myapp-web-web-1-route"));
     for (const route of served(p.world)) assert.ok(route.running && route.target.includes("-2026.11.1"), route.host);
   });
 });
 
 describe("lifecycle: changes to what app containers run", () => {
-  const ITEM4 =
-    "item 4: the change replaces app containers delete-first (pulumi-docker), so kamal-proxy routes to a stopped container";
-  const cases: [string, string, Change, string][] = [
-    ["production", "an env value changes", (c) => (c["berth:env"].clear.RAILS_LOG_TO_STDOUT = "0"), ITEM4],
-    ["staging", "an env value changes", (c) => (c["berth:env"].clear.RAILS_LOG_TO_STDOUT = "0"), ITEM4],
-    ["production", "the app secret is rotated", (c) => (c["berth:secrets"].RAILS_MASTER_KEY += "-rotated"), ITEM4],
-    ["staging", "the app secret is rotated", (c) => (c["berth:secrets"].RAILS_MASTER_KEY += "-rotated"), ITEM4],
-    [
-      "production",
-      "POSTGRES_PASSWORD is rotated",
-      (c) => (c["berth:secrets"].POSTGRES_PASSWORD += "-rotated"),
-      "items 4 and 5: app containers are replaced delete-first (kamal-proxy routes to a stopped container), and they start with a DATABASE_URL whose password the running database never received",
-    ],
+  const cases: [string, string, Change][] = [
+    ["production", "an env value changes", (c) => (c["berth:env"].clear.RAILS_LOG_TO_STDOUT = "0")],
+    ["staging", "an env value changes", (c) => (c["berth:env"].clear.RAILS_LOG_TO_STDOUT = "0")],
+    ["production", "the app secret is rotated", (c) => (c["berth:secrets"].RAILS_MASTER_KEY += "-rotated")],
+    ["staging", "the app secret is rotated", (c) => (c["berth:secrets"].RAILS_MASTER_KEY += "-rotated")],
+    ["production", "POSTGRES_PASSWORD is rotated", (c) => (c["berth:secrets"].POSTGRES_PASSWORD += "-rotated")],
   ];
-  for (const [stack, title, change, todo] of cases) {
-    it(`${stack}: when ${title}, every host keeps serving and the app reaches its database`, { todo }, async () => {
+  for (const [stack, title, change] of cases) {
+    it(`${stack}: when ${title}, every host keeps serving and the app reaches its database`, async () => {
       const p = await firstDeploy(stack);
       p.up(stack, await render(stack, title, change));
       assertClean(...p.history);
@@ -182,73 +176,59 @@ describe("lifecycle: changes to what app containers run", () => {
 });
 
 describe("lifecycle: failed updates and berth rollback", () => {
-  const ITEM3 =
-    "item 3: the rollback leaves the old version's switch unchanged in state, so it never runs again; deleting the new container leaves kamal-proxy routing to it";
-
-  it(
-    "production: a failed health check on the second web host, then berth rollback, keeps both hosts serving",
-    { todo: ITEM3 },
-    async () => {
-      const p = await firstDeploy("production");
-      const failed = p.up("production", await render("production", "bump", bump), {
-        fail: failAt(named("myapp-web-web-2-2026.11.2-switch", "create")),
-      });
-      assert.equal(failed.failed?.reason, INJECTED, "the update failed where the health check failed");
-      p.up("production", await base("production"));
-      assertClean(...p.history);
-      for (const route of served(p.world)) assert.ok(route.running && route.target.includes("-2026.11.1"), route.host);
-    },
-  );
+  it("production: a failed health check on the second web host, then berth rollback, keeps both hosts serving", async () => {
+    const p = await firstDeploy("production");
+    const failed = p.up("production", await render("production", "bump", bump), {
+      fail: failAt(named("myapp-web-web-2-route", "update")),
+    });
+    assert.equal(failed.failed?.reason, INJECTED, "the update failed where the health check failed");
+    p.up("production", await base("production"));
+    assertClean(...p.history);
+    for (const route of served(p.world)) assert.ok(route.running && route.target.includes("-2026.11.1"), route.host);
+  });
 
   for (const stack of ["production", "staging"]) {
-    it(
-      `${stack}: a failure after the switch (post-deploy hook), then berth rollback, keeps serving`,
-      { todo: ITEM3 },
-      async () => {
-        const p = await firstDeploy(stack);
-        const failed = p.up(stack, await render(stack, "bump", bump), { fail: failAt(named("myapp-post-deploy")) });
-        assert.equal(failed.failed?.step.name, "myapp-post-deploy");
-        p.up(stack, await base(stack));
-        assertClean(...p.history);
-        for (const route of served(p.world))
-          assert.ok(route.running && route.target.includes("-2026.11.1"), route.host);
-      },
-    );
+    it(`${stack}: a failure after the switch (post-deploy hook), then berth rollback, keeps serving`, async () => {
+      const p = await firstDeploy(stack);
+      const failed = p.up(stack, await render(stack, "bump", bump), { fail: failAt(named("myapp-post-deploy")) });
+      assert.equal(failed.failed?.step.name, "myapp-post-deploy");
+      p.up(stack, await base(stack));
+      assertClean(...p.history);
+      for (const route of served(p.world)) assert.ok(route.running && route.target.includes("-2026.11.1"), route.host);
+    });
   }
 
-  it(
-    "production: a failure at any step of a version bump, then berth rollback, keeps serving",
-    { todo: ITEM3 },
-    async () => {
-      const start = await firstDeploy("production");
-      const next = await render("production", "bump", bump);
-      const plan = planUpdate(start.states.get("production")!, next, { changed: volatile.get("production") });
-      const broken: string[] = [];
-      let tried = 0;
-      for (let k = 0; k < plan.length; k++) {
-        if (plan[k].op === "same") continue;
-        tried++;
-        const p = start.fork();
-        const failed = applyUpdate(p.world, "production", p.states.get("production")!, next, plan, {
-          fail: (_s, i) => (i === k ? INJECTED : undefined),
-        });
-        p.states.set("production", failed.state);
-        const back = p.up("production", await base("production"));
-        const found = problems([failed, back]);
-        if (found.length) broken.push(`failing at step ${k} (${describeStep(plan[k])}): ${found[0]}`);
-      }
-      assert.ok(tried > 40, "every step of the bump was tried");
-      assert.deepEqual(broken, []);
-    },
-  );
+  it("production: a failure at any step of a version bump, then berth rollback, keeps serving", async () => {
+    const start = await firstDeploy("production");
+    const next = await render("production", "bump", bump);
+    const plan = planUpdate(start.states.get("production")!, next, { changed: volatile.get("production") });
+    const broken: string[] = [];
+    let tried = 0;
+    for (let k = 0; k < plan.length; k++) {
+      if (plan[k].op === "same") continue;
+      tried++;
+      const p = start.fork();
+      const failed = applyUpdate(p.world, "production", p.states.get("production")!, next, plan, {
+        fail: (_s, i) => (i === k ? INJECTED : undefined),
+      });
+      p.states.set("production", failed.state);
+      const back = p.up("production", await base("production"));
+      const found = problems([failed, back]);
+      if (found.length) broken.push(`failing at step ${k} (${describeStep(plan[k])}): ${found[0]}`);
+    }
+    assert.ok(tried > 40, "every step of the bump was tried");
+    assert.deepEqual(broken, []);
+  });
 
   it("production: the next update after a failed one completes what the failed one started", async () => {
     const p = await firstDeploy("production");
     const next = await render("production", "bump", bump);
-    p.up("production", next, { fail: failAt(named("myapp-web-web-2-2026.11.2-switch", "create")) });
+    p.up("production", next, { fail: failAt(named("myapp-web-web-2-route", "update")) });
     const retry = p.up("production", next);
     assertClean(retry);
-    assert.ok(retry.steps.some((s) => s.op === "create" && s.name === "myapp-web-web-2-2026.11.2-switch"));
+    // web-2's route step failed, so its state still names the old container: it runs again.
+    assert.ok(retry.steps.some((s) => s.op === "update" && s.name === "myapp-web-web-2-route"));
+    assert.ok(!retry.steps.some((s) => s.op === "update" && s.name === "myapp-web-web-1-route"));
     for (const route of served(p.world)) assert.ok(route.running && route.target.includes("-2026.11.2"), route.host);
   });
 });
@@ -261,31 +241,25 @@ describe("lifecycle: replacing a server (pulumi up --replace)", () => {
     assert.ok(served(p.world).some((r) => r.host === "web-1" && r.running));
   });
 
-  it(
-    "production: replacing the data server as the README says keeps the database on its volume",
-    {
-      todo: "the delete-first server replacement cascades to the app containers whose DATABASE_URL reads the server's private IP",
-    },
-    async () => {
-      const p = await firstDeploy("production");
-      // README, Replacing a server: lift the protection in an update of its own, replace, protect again.
-      const unprotect = await render("production", "db-1 replace: unprotect", (c) => {
-        c["berth:hosts"]["db-1"].replace = "unprotect";
-      });
-      const lifted = p.up("production", unprotect);
-      assert.ok(!lifted.steps.some((s) => s.op.startsWith("replace") || s.op === "delete"), "lifting replaces nothing");
-      p.up("production", unprotect, { replace: ["db-1-server"], intended: (urn) => urn.endsWith("::db-1-server") });
-      p.up("production", await base("production"));
-      assertClean(...p.history);
-      const db = [...p.world.machines.values()].find(
-        (m) => m.alive && m.label === "db-1" && m.containers.has("myapp-db"),
-      );
-      assert.ok(db, "the database runs on the new machine");
-      assert.ok(db.mounts.has("/mnt/berth/pgdata"), "on its volume");
-      const state = p.states.get("production")!;
-      assert.ok(state.find((r) => r.name === "db-1-server")?.protect, "protected again afterwards");
-    },
-  );
+  it("production: replacing the data server as the README says keeps the database on its volume", async () => {
+    const p = await firstDeploy("production");
+    // README, Replacing a server: lift the protection in an update of its own, replace, protect again.
+    const unprotect = await render("production", "db-1 replace: unprotect", (c) => {
+      c["berth:hosts"]["db-1"].replace = "unprotect";
+    });
+    const lifted = p.up("production", unprotect);
+    assert.ok(!lifted.steps.some((s) => s.op.startsWith("replace") || s.op === "delete"), "lifting replaces nothing");
+    p.up("production", unprotect, { replace: ["db-1-server"], intended: (urn) => urn.endsWith("::db-1-server") });
+    p.up("production", await base("production"));
+    assertClean(...p.history);
+    const db = [...p.world.machines.values()].find(
+      (m) => m.alive && m.label === "db-1" && m.containers.has("myapp-db"),
+    );
+    assert.ok(db, "the database runs on the new machine");
+    assert.ok(db.mounts.has("/mnt/berth/pgdata"), "on its volume");
+    const state = p.states.get("production")!;
+    assert.ok(state.find((r) => r.name === "db-1-server")?.protect, "protected again afterwards");
+  });
 
   it("staging: a server holding data cannot be replaced by accident: the engine refuses", async () => {
     const p = await firstDeploy("staging");
@@ -309,7 +283,7 @@ describe("lifecycle: domains and hosts", () => {
     const p = await firstDeploy("staging");
     const r = p.up("staging", await render("staging", "domains", (c) => c["berth:dns"].hosts.push("beta.example.com")));
     assertClean(r);
-    assert.ok(r.steps.some((s) => s.op === "update" && s.name.endsWith("-switch")));
+    assert.ok(r.steps.some((s) => s.op === "update" && s.name.endsWith("-route")));
   });
 
   it("production: a web host added, then removed again, serves while it exists and leaves nothing behind", async () => {
@@ -400,8 +374,10 @@ describe("lifecycle: the invariants catch a broken program or plan", () => {
     const p = await firstDeploy("staging");
     const next = await render("staging", "bump", bump);
     const plan = planUpdate(p.states.get("staging")!, next);
-    const old = plan.findIndex((s) => s.op === "delete" && s.name === "myapp-web-staging-1-2026.11.1");
-    const sw = plan.findIndex((s) => s.op === "create" && s.name === "myapp-web-staging-1-2026.11.2-switch");
+    const old = plan.findIndex(
+      (s) => s.op === "delete" && /^myapp-web-staging-1-2026\.11\.1-[0-9a-f]{8}$/.test(s.name),
+    );
+    const sw = plan.findIndex((s) => s.op === "update" && s.name === "myapp-web-staging-1-route");
     assert.ok(old > sw && sw > 0);
     const reordered = [...plan];
     const [moved] = reordered.splice(old, 1);

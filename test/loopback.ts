@@ -58,6 +58,11 @@ export interface Loopback {
   run(script: string, stdin?: string): SpawnSyncReturns<string>;
   /** Builds an image holding busybox and the given files of this machine (with their libraries). */
   buildImage(tag: string, binaries: Record<string, string>, extraFiles?: Record<string, string>): void;
+  /**
+   * Builds an image from the busybox base plus Dockerfile lines, with `files` in the build
+   * context; returns the image id.
+   */
+  build(tag: string, lines: string[], files?: Record<string, { content: string; mode?: number }>): string;
   stop(): Promise<void>;
 }
 
@@ -203,6 +208,16 @@ export async function startLoopback(opts: LoopbackOptions = {}): Promise<Loopbac
       );
       docker(["build", "-q", "-t", tag, context], 120_000);
     };
+    let base: string | undefined;
+    const build = (tag: string, lines: string[], files: Record<string, { content: string; mode?: number }> = {}) => {
+      if (!base) buildImage((base = "berth-loopback-base:1"), {});
+      const dir = fs.mkdtempSync(path.join(tmp, "build-"));
+      for (const [name, f] of Object.entries(files))
+        fs.writeFileSync(path.join(dir, name), f.content, { mode: f.mode });
+      fs.writeFileSync(path.join(dir, "Dockerfile"), [`FROM ${base}`, ...lines, ""].join("\n"));
+      docker(["build", "-q", "-t", tag, dir], 60_000);
+      return docker(["image", "inspect", "--format", "{{.Id}}", tag]).trim();
+    };
 
     return {
       tmp,
@@ -213,6 +228,7 @@ export async function startLoopback(opts: LoopbackOptions = {}): Promise<Loopbac
       docker,
       run,
       buildImage,
+      build,
       stop,
     };
   } catch (err) {

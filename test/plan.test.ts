@@ -64,7 +64,8 @@ for (const stack of ["staging", "production"]) {
       assert.equal(lines[1], PLAN_NOTE);
       assert.ok(lines.includes("berth:app:App myapp"));
       assert.ok(lines.some((l) => /^ {6}image: "sha256:/.test(l)));
-      assert.match(r.err, /rendered with stand-ins: KAMAL_REGISTRY_PASSWORD, /);
+      assert.match(r.err, /rendered with stand-ins: BERTH_FINGERPRINT_KEY, KAMAL_REGISTRY_PASSWORD, /);
+      assert.match(r.err, /with stand-ins it differs from the deployed one/);
       assert.ok(!r.out.includes("[secret] berth:"));
     });
   });
@@ -120,7 +121,8 @@ describe("berth plan --diff", () => {
           )
         ).resources,
       );
-      const urns = (rs: { urn: string }[]) => rs.map((x) => x.urn).sort();
+      // Container names end in a fingerprint keyed by the secrets, which plan stands in for.
+      const urns = (rs: { urn: string }[]) => rs.map((x) => x.urn.replace(/-[0-9a-f]{8}$/, "-<fingerprint>")).sort();
       assert.deepEqual(urns(d.created), urns(expected.created));
       assert.deepEqual(urns(d.deleted), urns(expected.deleted));
       assert.deepEqual(urns(d.changed.map((c: any) => c.resource)), urns(expected.changed));
@@ -128,10 +130,14 @@ describe("berth plan --diff", () => {
       for (const x of [...d.created, ...d.deleted, ...d.changed.map((c: any) => c.resource)])
         assert.ok(!x.type.startsWith("hcloud:"), `${x.type} ${x.name}: no infrastructure change`);
       assert.ok(
-        d.created.some((x: any) => x.type === "docker:index/container:Container" && x.name.endsWith("2026.11.2")),
+        d.created.some(
+          (x: any) => x.type === "docker:index/container:Container" && /-2026\.11\.2-[0-9a-f]{8}$/.test(x.name),
+        ),
       );
       assert.ok(
-        d.deleted.some((x: any) => x.type === "docker:index/container:Container" && x.name.endsWith("2026.11.1")),
+        d.deleted.some(
+          (x: any) => x.type === "docker:index/container:Container" && /-2026\.11\.1-[0-9a-f]{8}$/.test(x.name),
+        ),
       );
     });
   }
@@ -140,10 +146,10 @@ describe("berth plan --diff", () => {
     const r = await berth(repo, "plan", "--stack", "staging", "--diff", "HEAD");
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /^berth plan --diff HEAD: stack staging/);
-    assert.match(r.out, /^\+ docker:index\/container:Container myapp-web-staging-1-2026\.11\.2$/m);
-    assert.match(r.out, /^- docker:index\/container:Container myapp-web-staging-1-2026\.11\.1$/m);
+    assert.match(r.out, /^\+ docker:index\/container:Container myapp-web-staging-1-2026\.11\.2-[0-9a-f]{8}$/m);
+    assert.match(r.out, /^- docker:index\/container:Container myapp-web-staging-1-2026\.11\.1-[0-9a-f]{8}$/m);
     assert.match(r.out, /^~ command:local:Command myapp-pre-deploy$/m);
-    assert.match(r.out, /^ {4}triggers: \["2026\.11\.1"\] -> \["2026\.11\.2"\]$/m);
+    assert.match(r.out, /^ {4}triggers: \["2026\.11\.1","web=([0-9a-f]{8})"\] -> \["2026\.11\.2","web=\1"\]$/m);
     assert.match(r.out, /\n\d+ to create, \d+ to delete, \d+ to change, \d+ unchanged\.\n$/);
   });
 

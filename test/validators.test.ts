@@ -4,7 +4,15 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { before, describe, it } from "node:test";
 import { cloudInit, mountScript, readinessScript } from "../components/bootstrap";
-import { awaitRunningScript, HOOKS, hookScript, maintenanceScript, proxySwitchScript } from "../components/commands";
+import {
+  awaitRunningScript,
+  HOOKS,
+  hookScript,
+  maintenanceScript,
+  proxySwitchScript,
+  pruneImagesScript,
+  routeScript,
+} from "../components/commands";
 import { byType, Recorded, runIndex, stackConfig } from "./harness";
 import { scriptsOf, shellcheck, tool, validateCloudInit, write } from "./validate";
 
@@ -64,7 +72,6 @@ describe("scripts sent to hosts", () => {
     for (const kind of [
       "ready",
       "mount",
-      "switch",
       "assets",
       "prune",
       "route",
@@ -110,6 +117,17 @@ describe("scripts sent to hosts", () => {
       drainTimeout: 30,
     };
     shellcheck("switch", proxySwitchScript("svc", "svc-web-x-sha256-abc", proxy));
+    shellcheck("route", routeScript("svc", "svc-web-x-sha256-abc", proxy, { container: "abc", proxy: "def" }));
+    shellcheck(
+      "prune",
+      pruneImagesScript({
+        image: "ghcr.io/a/b",
+        ref: "ghcr.io/a/b@sha256:00",
+        keep: 3,
+        dir: "/x y/a",
+        appsRoot: "/x y",
+      }),
+    );
     shellcheck("stop", maintenanceScript("svc", true, 10, "it's $HOME `now`"));
     shellcheck("resume", maintenanceScript("svc", false, 10));
     shellcheck("await", awaitRunningScript("svc-job", 7, 60));

@@ -17,7 +17,10 @@ const withoutVersion = (c: Record<string, unknown>) => {
   delete c["berth:version"];
 };
 const versions = (resources: { type: string; name: string }[]) => [
-  ...new Set(byType(resources as any, CONTAINER).flatMap((r) => /-(\d{4}\.\d+\.\d+)$/.exec(r.name)?.[1] ?? [])),
+  // App containers: `<app>-<role>-<host>-<version>-<fingerprint>`.
+  ...new Set(
+    byType(resources as any, CONTAINER).flatMap((r) => /-(\d{4}\.\d+\.\d+)-[0-9a-f]{8}$/.exec(r.name)?.[1] ?? []),
+  ),
 ];
 
 describe("berth:version from the stack's state", () => {
@@ -133,7 +136,7 @@ describe("berth commands on a stack file without berth:version", () => {
     assert.equal(r.code, 0, r.err);
     const plan = JSON.parse(r.out);
     assert.equal(plan.versionStandIn, true);
-    assert.ok(plan.resources.some((x: any) => x.type === CONTAINER && x.name.endsWith("-deployed")));
+    assert.ok(plan.resources.some((x: any) => x.type === CONTAINER && /-deployed-[0-9a-f]{8}$/.test(x.name)));
     const text = await berth(root, { BERTH_PULUMI: "/nonexistent/pulumi" }, "plan", "--stack", "staging");
     assert.match(text.err, /berth:version is not in the stack file: rendered as "deployed"/);
   });
