@@ -2,6 +2,7 @@
 // Kamal's deploy.yml names are given in each description so users can map their config.
 import { parse as parseShellWords } from "shell-quote";
 import { z } from "zod";
+import { CREDENTIAL_AS_NAME, looksLikeCredential, SECRET_NAME } from "./secrets";
 
 /** A command line split into words the way a shell would (quotes kept, variables left as written). */
 export function commandWords(cmd: string): string[] | undefined {
@@ -23,9 +24,14 @@ export const mountSpecSchema = z
     "must be NAME:/container/path or /host/path:/container/path, optionally with :ro",
   );
 
+/** A secret's name. A credential pasted where its name belongs is refused, and never repeated. */
 export const secretName = z
   .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must look like an environment variable name, e.g. DB_PASSWORD");
+  .regex(
+    SECRET_NAME,
+    "must be the name of a berth:secrets entry: letters, digits and underscores, at most 64, such as DB_PASSWORD",
+  )
+  .refine((name) => !looksLikeCredential(name), CREDENTIAL_AS_NAME);
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
 
@@ -43,9 +49,10 @@ export const envSchema = z
         z
           .string()
           .regex(
-            /^[A-Za-z_][A-Za-z0-9_]*(:[A-Za-z_][A-Za-z0-9_]*)?$/,
+            /^[A-Za-z_][A-Za-z0-9_]{0,63}(:[A-Za-z_][A-Za-z0-9_]{0,63})?$/,
             "must be NAME, or NAME:SECRET to read the variable from another berth:secrets entry",
-          ),
+          )
+          .refine((entry) => !entry.split(":").some(looksLikeCredential), CREDENTIAL_AS_NAME),
       )
       .optional()
       .describe(

@@ -3,6 +3,7 @@
 // from here; `npm run schema` regenerates the last two and a test fails when they drift.
 import { z } from "zod";
 import { closest } from "./closest";
+import { looksLikeCredential, SECRET_NAME } from "./secrets";
 import { LIST_SERVER_TYPES, serverTypeProblem } from "./serverTypes";
 import {
   aliasesSchema,
@@ -454,7 +455,8 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
 
   const secretNames = Object.keys(cfg.secrets);
   const needSecret = (name: string | undefined, path: (string | number)[]) => {
-    if (name !== undefined && !(name in cfg.secrets)) {
+    // A value that is not a valid name already has its message (and is never repeated).
+    if (name !== undefined && !(name in cfg.secrets) && SECRET_NAME.test(name) && !looksLikeCredential(name)) {
       const hint = closest(name, secretNames);
       ctx.addIssue({
         code: "custom",

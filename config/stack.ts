@@ -1,7 +1,7 @@
 // The only place that reads Pulumi configuration: the engine's config map becomes a validated
 // DeployConfig, and the values of berth:secrets become Pulumi secrets.
 import * as pulumi from "@pulumi/pulumi";
-import { fromEngineConfig, NAMESPACE, parseConfig } from "./load";
+import { ConfigError, configKeyProblems, fromEngineConfig, NAMESPACE, parseConfig } from "./load";
 import { DeployConfig } from "./schema";
 
 /** Secret values by name. Each is a Pulumi secret, so it is masked in previews, logs and state. */
@@ -15,9 +15,17 @@ export function secretsFrom(values: pulumi.Output<Record<string, string>>): Secr
   };
 }
 
+// The SDK knows which config keys the engine marked secret (PULUMI_CONFIG_SECRET_KEYS, read by
+// @pulumi/pulumi runtime/config.js isConfigSecret) but leaves the function out of its typings.
+const runtimeSecret = (pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean }).isConfigSecret;
+const isConfigSecret = (key: string) => runtimeSecret?.(key) ?? true;
+
 /** Reads and validates the current stack's configuration. Throws ConfigError on bad input. */
 export function loadStack(): { config: DeployConfig; secrets: Secrets } {
-  const config = parseConfig(fromEngineConfig(pulumi.runtime.allConfig()), pulumi.getStack());
+  const all = pulumi.runtime.allConfig();
+  const problems = configKeyProblems(all, pulumi.getProject(), isConfigSecret, pulumi.getStack());
+  if (problems.length > 0) throw new ConfigError(problems);
+  const config = parseConfig(fromEngineConfig(all), pulumi.getStack());
   const values =
     new pulumi.Config(NAMESPACE).getSecretObject<Record<string, string>>("secrets") ??
     pulumi.secret<Record<string, string>>({});

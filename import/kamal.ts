@@ -30,8 +30,8 @@ export interface KamalSource {
   placeholders: Placeholder[];
 }
 
-/** Every placeholder value starts with this, so a user can search the stack file for it. */
-export const PLACEHOLDER_PREFIX = "fill-in-";
+export { PLACEHOLDER_PREFIX } from "../config/placeholders";
+import { PLACEHOLDER_PREFIX } from "../config/placeholders";
 
 /** `config/deploy.yml` + destination -> `config/deploy.staging.yml`. */
 export function destinationFile(base: string, destination: string): string {

@@ -35,10 +35,44 @@ function cli(cwd: string, args: string[], env: Record<string, string> = {}): str
   return out;
 }
 
-/** Renders the written stack file with the real program, each named secret set to a stand-in. */
+/**
+ * What a user does with the placeholders an import wrote: a tag for the version, an address per
+ * host, their public key, their zone.
+ */
+function fillIn(text: string): string {
+  let host = 0;
+  return text
+    .replace(/ssh-ed25519 AAAAFillInYourPublicKey fill-in-ssh-public-key/g, KEY)
+    .replace(/fill-in-dns-zone\.invalid/g, "example.com")
+    .replace(/fill-in-[a-z0-9-]*host[a-z0-9-]*\.invalid/g, () => `203.0.113.${++host}`)
+    .replace(/fill-in-[a-z0-9-]+\.invalid/g, (m) => `${m.slice("fill-in-".length, -".invalid".length)}.example.com`)
+    .replace(/fill-in-[a-z0-9-]+/g, "filled");
+}
+
+/**
+ * Renders the written stack file with the real program, each named secret set to a stand-in. A
+ * file with placeholders is refused first, naming each; then rendered as the user fills it in.
+ */
 async function render(dir: string, stack: string) {
-  const file = readStackFile(path.join(dir, `Pulumi.${stack}.yaml`), testSecret);
-  const names = [...fs.readFileSync(path.join(dir, `Pulumi.${stack}.yaml`), "utf8").matchAll(/berth:secrets\.(\w+)/g)];
+  const written = path.join(dir, `Pulumi.${stack}.yaml`);
+  const text = fs.readFileSync(written, "utf8");
+  let target = written;
+  if (/^[^#]*fill-in-/m.test(text)) {
+    const refused = await renderFile(written, stack).then(
+      () => assert.fail("a stack with import placeholders rendered"),
+      (err: Error) => err.message,
+    );
+    assert.match(refused, /still holds the placeholder fill-in-/);
+    target = path.join(dir, `Pulumi.${stack}-filled.yaml`);
+    fs.writeFileSync(target, fillIn(text));
+  }
+  return renderFile(target, stack);
+}
+
+async function renderFile(stackFile: string, stack: string) {
+  const dir = path.dirname(stackFile);
+  const file = readStackFile(stackFile, testSecret);
+  const names = [...fs.readFileSync(stackFile, "utf8").matchAll(/berth:secrets\.(\w+)/g)];
   file.config["berth:secrets"] = JSON.stringify(
     Object.fromEntries(names.map((m) => [m[1], testSecret(`berth:secrets.${m[1]}`)])),
   );
@@ -80,7 +114,7 @@ const CORPUS: {
     stack: "production",
     args: [],
     snapshot: true,
-    containers: ["kamal-proxy", "myapp-web-production-fill-in-version"],
+    containers: ["kamal-proxy", "myapp-web-production-filled"],
   },
   {
     name: "web-job",
