@@ -320,7 +320,10 @@ export const proxySchema = z
     ...proxyFields,
     image: z
       .string()
-      .regex(/^[^\s:@]+(:[A-Za-z0-9_.-]+)?(@sha256:[a-f0-9]{64})?$/, "must be an image reference")
+      .regex(
+        /^([a-z0-9.-]+(:[0-9]+)?\/)?[^\s:@]+(:[A-Za-z0-9_.-]+)?(@sha256:[a-f0-9]{64})?$/,
+        "must be an image reference such as basecamp/kamal-proxy:v0.9.2 or registry.example.com:5000/kamal-proxy:v0.9.2",
+      )
       .default("basecamp/kamal-proxy:v0.9.2")
       .describe("kamal-proxy image, pinned (Kamal's proxy.run.version)."),
     manage: z

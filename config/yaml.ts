@@ -8,7 +8,19 @@
 // time printed as "2026-10-01 00:00:00 +0000 UTC", `yes` stays a string. A top-level value reaches
 // the program as its text (strings as written, others as JSON); an object or list as JSON with
 // its keys sorted, since Go encodes maps in key order. Keys without a namespace get the project's.
-import { Alias, Document, isAlias, isMap, isScalar, isSeq, LineCounter, Node, parseDocument, Scalar } from "yaml";
+import {
+  Alias,
+  Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  Node,
+  parseDocument,
+  Scalar,
+  visit,
+} from "yaml";
 
 /** A value as the Pulumi CLI holds it after reading the file. */
 export type PulumiValue = null | boolean | bigint | number | string | PulumiValue[] | { [key: string]: PulumiValue };
@@ -120,9 +132,17 @@ export interface PulumiYaml {
 export function readPulumiYaml(text: string): PulumiYaml {
   const lineCounter = new LineCounter();
   // Anchors may expand into each other; a bounded count keeps a crafted file from taking forever.
-  const doc = parseDocument(text, { schema: "failsafe", lineCounter, uniqueKeys: true, keepSourceTokens: true });
+  const doc = parseDocument(text, { schema: "failsafe", lineCounter, uniqueKeys: false, keepSourceTokens: true });
   const pos = (offset: number): Position => lineCounter.linePos(offset);
   const out: PulumiYaml = { config: [], positions: new Map(), retyped: [], problems: [] };
+  const duplicate = duplicateKey(doc);
+  if (doc.errors.length === 0 && duplicate) {
+    out.problems.push({
+      ...pos(duplicate.offset),
+      message: `the key ${duplicate.key} appears twice in one mapping; keep one`,
+    });
+    return out;
+  }
   if (doc.errors.length > 0) {
     // One mistake often cascades into several parser errors at the same place: the first is the cause.
     const e = doc.errors[0];
@@ -200,6 +220,29 @@ export function readPulumiYaml(text: string): PulumiYaml {
     out.problems.push({ ...err.at, message: err.message });
   }
   return out;
+}
+
+/**
+ * The first key that appears twice in one mapping. The yaml library's own check (uniqueKeys)
+ * compares each key with every earlier one, which takes minutes on a large file; this is linear.
+ */
+export function duplicateKey(doc: Document.Parsed): { key: string; offset: number } | undefined {
+  let found: { key: string; offset: number } | undefined;
+  visit(doc, {
+    Map(_key, node) {
+      const seen = new Set<unknown>();
+      for (const pair of node.items) {
+        const k = isScalar(pair.key) ? pair.key.value : pair.key;
+        if (typeof k !== "object" && seen.has(k)) {
+          found = { key: String(k), offset: (pair.key as Node).range?.[0] ?? 0 };
+          return visit.BREAK;
+        }
+        seen.add(k);
+      }
+      return undefined;
+    },
+  });
+  return found;
 }
 
 class YamlLimit extends Error {
