@@ -46,7 +46,7 @@ export async function render(root: string, stack: string): Promise<{ resources: 
     throw new CliError(`no Pulumi.${stack}.yaml in ${root}: pass the name of an existing stack with --stack.`);
   try {
     const { file, standIns } = withMissingSecrets(loadStackFile(root, stack, secretStandIn), stack);
-    return { resources: (await runIndex(root, stack, file)).resources, standIns };
+    return { resources: (await runIndex(root, stack, file, { unknowns: true })).resources, standIns };
   } catch (err) {
     if (err instanceof ConfigError || pulumi.RunError.isInstance(err))
       throw new CliError(`stack ${stack}: ${(err as Error).message}`);
@@ -89,7 +89,8 @@ export function registerPlan(program: Command, io: Io): void {
     .option("-s, --stack <name>", "stack whose Pulumi.<stack>.yaml to render (default: BERTH_STACK)")
     .option("--json", "print JSON")
     .option("--diff <ref>", "compare with the render at this git revision (branch, tag, commit)")
-    .action(async (opts: { stack?: string; json?: boolean; diff?: string }) => {
+    .option("--full", "print every script, document and label list whole instead of its size and hash")
+    .action(async (opts: { stack?: string; json?: boolean; diff?: string; full?: boolean }) => {
       const stack = opts.stack ?? io.env.BERTH_STACK;
       if (!stack) throw new CliError("plan needs a stack: pass --stack NAME (plan reads Pulumi.NAME.yaml offline).");
       const root = io.cwd;
@@ -100,7 +101,7 @@ export function registerPlan(program: Command, io: Io): void {
         io.out(
           opts.json
             ? JSON.stringify({ stack, note: PLAN_NOTE, standIns, resources }, null, 2) + "\n"
-            : planText(stack, resources),
+            : planText(stack, resources, opts.full),
         );
         return;
       }

@@ -46,6 +46,18 @@ function stableNumber(text: string): number {
   return h % 100000;
 }
 
+/** The value Pulumi's runtime treats as unknown: what a preview knows of a computed output. */
+export const UNKNOWN = pulumi.runtime.unknownValue;
+
+/**
+ * Computed state a preview cannot know, for a resource about to be created: every field the
+ * provider fills in (ids, addresses, digests) is unknown, as `pulumi preview` shows it.
+ */
+function unknownState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
+  const known = mockState(type, name, inputs);
+  return Object.fromEntries(Object.entries(known).map(([k, v]) => [k, k in inputs && k !== "networks" ? v : UNKNOWN]));
+}
+
 /** Plausible computed state for the resources whose outputs berth reads. */
 function mockState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
   const n = stableNumber(`${type}::${name}`);
@@ -90,20 +102,23 @@ export async function run(opts: {
   config?: Record<string, string>;
   secretKeys?: string[];
   program: () => unknown;
+  /** Render as a preview of a new stack: ids and other computed outputs are unknown. */
+  unknowns?: boolean;
 }): Promise<RunResult> {
   const resources: Recorded[] = [];
   pulumi.runtime.setAllConfig(opts.config ?? {}, opts.secretKeys ?? []);
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => ({
-        id: args.custom === false ? undefined : String(stableNumber(`${args.type}::${args.name}`)),
-        state: mockState(args.type, args.name, args.inputs),
+        // No id (an empty one on the wire) is how the runtime learns an id is not known yet.
+        id: args.custom === false || opts.unknowns ? undefined : String(stableNumber(`${args.type}::${args.name}`)),
+        state: (opts.unknowns ? unknownState : mockState)(args.type, args.name, args.inputs),
       }),
       call: (args) => args.inputs,
     },
     "berth",
     opts.stack,
-    false,
+    !!opts.unknowns,
   );
   const monitor = pulumi.runtime.getMonitor() as any;
   const original = monitor.registerResource.bind(monitor);
@@ -168,7 +183,12 @@ async function settle(resources: Recorded[]): Promise<void> {
 
 /** Resolves Outputs (and promises) nested anywhere in a value. */
 export async function resolve(value: any): Promise<any> {
-  if (pulumi.Output.isInstance(value)) return resolve(await new Promise((r) => value.apply(r)));
+  if (pulumi.Output.isInstance(value)) {
+    // An unknown output (a preview of a new stack) never runs apply: ask whether it is known first.
+    const output = value as unknown as { isKnown: Promise<boolean>; promise(withUnknowns?: boolean): Promise<any> };
+    if (!(await output.isKnown)) return UNKNOWN;
+    return resolve(await output.promise());
+  }
   if (value && typeof value.then === "function") return resolve(await value);
   if (Array.isArray(value)) return Promise.all(value.map(resolve));
   if (value && typeof value === "object" && !(value instanceof pulumi.Resource)) {
@@ -229,9 +249,15 @@ export function programEntry(root: string): string {
  * modules under `root` are loaded afresh each time so one process can render several stacks or
  * revisions.
  */
-export async function runIndex(root: string, stack: string, file: StackFile): Promise<RunResult> {
+export async function runIndex(
+  root: string,
+  stack: string,
+  file: StackFile,
+  opts: { unknowns?: boolean } = {},
+): Promise<RunResult> {
   const own = path.resolve(__dirname, "..");
   return run({
+    ...opts,
     stack,
     config: file.config,
     secretKeys: file.secretKeys,

@@ -8,7 +8,8 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runCli } from "../cli/main";
 import { Io } from "../cli/process";
-import { PLAN_NOTE } from "../plan/show";
+import { UNKNOWN } from "../plan/render";
+import { PLAN_NOTE, UNKNOWN_MARK } from "../plan/show";
 import { diffRenders, EXAMPLE_SECRETS, ROOT, runIndex, stackConfig } from "./harness";
 
 async function berth(cwd: string, ...args: string[]) {
@@ -63,8 +64,22 @@ for (const stack of ["staging", "production"]) {
       assert.match(lines[0], new RegExp(`^berth plan: stack ${stack}, \\d+ resources$`));
       assert.equal(lines[1], PLAN_NOTE);
       assert.ok(lines.includes("berth:app:App myapp"));
-      assert.ok(lines.some((l) => /^ {6}image: "sha256:/.test(l)));
+      // What the provider computes on create is shown unknown, never as a made-up id or digest.
+      assert.ok(lines.some((l) => l === `      image: ${UNKNOWN_MARK}`));
+      assert.ok(lines.some((l) => l === `      firewallIds: ["${UNKNOWN_MARK}"]`));
+      assert.doesNotMatch(r.out, /sha256:0{8}|firewallIds: \[\d|networkId":\d|"ip":"10\.0\.1\.1\d\d"/);
+      assert.ok(!r.out.includes(UNKNOWN), "the runtime's unknown marker leaked");
       assert.match(r.err, /rendered with stand-ins: KAMAL_REGISTRY_PASSWORD, /);
+      assert.ok(!r.out.includes("[secret] berth:"));
+    });
+
+    it("prints every script and label list whole with --full", async () => {
+      const r = await berth(ROOT, "plan", "--stack", stack, "--full");
+      assert.equal(r.code, 0, r.err);
+      assert.doesNotMatch(r.out, /chars, sha256 /);
+      // A script: `create: |` and its lines below, indented under the key.
+      assert.match(r.out, /\n {6}create: \|\n {8}set -eu\n/);
+      assert.match(r.out, /\n {6}labels:\n {8}\[\n {10}\{\n {12}"label": "service",\n {12}"value": "myapp"\n/);
       assert.ok(!r.out.includes("[secret] berth:"));
     });
   });
