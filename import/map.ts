@@ -171,7 +171,7 @@ const NO_EQUIVALENT: Record<string, string> = {
 };
 
 /** berth's own commands; an alias may not take one of these names. */
-const BUILT_IN_COMMANDS = [
+export const BUILT_IN_COMMANDS = [
   "history",
   "rollback",
   "maintenance",

@@ -202,3 +202,56 @@ describe("berth doctor, up and preview", () => {
     assert.equal(r.stdout, `berth ${own} (@pulumi/pulumi 3.248.0)\n`);
   });
 });
+
+describe("the README's first screen", () => {
+  const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+  const firstBlock = /```sh\n([\s\S]*?)```/.exec(readme)![1];
+  const commands = firstBlock
+    .trim()
+    .split("\n")
+    .map((l) => l.replace(/\s+#.*$/, "").trim());
+
+  it("is two commands: set-up with berth init, and the test command CI runs", async () => {
+    assert.deepEqual(commands, ["npm ci && npx berth init staging", "npm test"]);
+    const ci = fs.readFileSync(path.join(ROOT, ".ci", "run"), "utf8");
+    assert.match(ci, /^npm test$/m, ".ci/run runs the README's test command");
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+    // The test command installs what it needs first, and closes with a one-line summary.
+    assert.match(pkg.scripts.test, /^scripts\/test-setup && /);
+    assert.match(pkg.scripts["test:unit"], /--test-reporter=\.\/scripts\/test-summary\.mjs/);
+    // `berth init staging` exists and, without the Pulumi CLI, says what to install.
+    const { dir, env } = checkout();
+    const r = await berth(dir, { ...env, BERTH_PULUMI: "/nonexistent/pulumi" }, "init", "staging");
+    assert.equal(r.code, 1);
+    assert.equal(r.err, "berth: the Pulumi CLI is not installed: https://www.pulumi.com/docs/iac/download-install/\n");
+  });
+
+  it("tells a user without root the one command that installs the test tools, first", () => {
+    // A PATH without the tools and a non-root user: test-setup stops before anything else.
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "berth-path-"));
+    dirs.push(bin);
+    for (const tool of ["bash", "id", "ldd", "env"]) {
+      const found = spawnSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).stdout.trim();
+      if (found) fs.symlinkSync(found, path.join(bin, tool));
+    }
+    fs.writeFileSync(path.join(bin, "id"), "#!/bin/sh\necho 1000\n", { mode: 0o755, flag: "w" });
+    const r = spawnSync(path.join(bin, "bash"), [path.join(ROOT, "scripts", "test-setup")], {
+      env: { PATH: bin },
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 1);
+    const lines = r.stderr.split("\n");
+    assert.equal(lines[0], "npm test needs these Debian packages first; run:");
+    assert.match(
+      lines[1],
+      /^ {2}sudo apt-get update && sudo apt-get install -y --no-install-recommends cloud-init shellcheck /,
+    );
+  });
+
+  it("names every berth command an alias may not replace", async () => {
+    const { BUILT_IN_COMMANDS } = await import("../import/map");
+    const { buildProgram } = await import("../cli/main");
+    const program = buildProgram({ out: () => {}, err: () => {}, env: {}, cwd: ROOT, confirm: async () => false });
+    for (const c of program.commands.map((c) => c.name())) assert.ok(BUILT_IN_COMMANDS.includes(c), c);
+  });
+});

@@ -1,5 +1,5 @@
 // logs, exec, details, accessory verbs and an alias, end to end: a real sshd and a real dockerd
-// started here on loopback (openssh-server and docker.io, installed by .ci/run), containers
+// started here on loopback (openssh-server and docker.io, installed by scripts/test-setup), containers
 // from a tiny image built locally from Debian's static busybox (no registry is reachable).
 // Hosts and containers come from stack outputs answered by the stand-in pulumi.
 import assert from "node:assert/strict";
