@@ -30,6 +30,8 @@ export function buildProgram(io: Io): Command {
     .description("Operate berth stacks: history and rollback, logs and commands on the hosts, offline plans.")
     .showHelpAfterError("(run with --help for usage)")
     .version(versionText(), "-V, --version", "print berth's version and the Pulumi SDK it runs on")
+    // `berth import --version TAG` is import's own option, not the program's.
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
   registerHistory(program, io);

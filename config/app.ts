@@ -246,7 +246,11 @@ export const loggingSchema = z
 
 const hostHeader = z
   .string()
-  .regex(/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, "must be a host name such as app.example.com");
+  // A single word (an intranet name such as homelab) is a host kamal-proxy can route too.
+  .regex(
+    /^((\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$/,
+    "must be a host name such as app.example.com",
+  );
 
 /** Proxy settings an app sets once and a role may override. */
 const proxyFields = {

@@ -555,9 +555,10 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
   let loadBalancer: Record<string, unknown> | undefined;
   if (webHosts.length > 1 && !withLoadBalancer) {
     loadBalancer = { enabled: false };
-    notes.push(
-      `servers/web: ${webHosts.length} hosts and no load balancer, as in Kamal: each host's kamal-proxy answers on its own address (import with --provision and proxy hosts to have berth create a Hetzner load balancer and DNS)`,
-    );
+    if (servers.web?.proxy !== false)
+      notes.push(
+        `servers/web: ${webHosts.length} hosts and no load balancer, as in Kamal: each host's kamal-proxy answers on its own address (import with --provision and proxy hosts to have berth create a Hetzner load balancer and DNS)`,
+      );
   }
   if (opts.provision) {
     if (publicNames.length > 0) {
@@ -750,7 +751,9 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
     const out: Record<string, unknown> = {};
     const host = str(p.host, `${at}/host`);
     const list = host !== undefined ? host.split(",").map((h) => h.trim()) : strings(p.hosts, `${at}/hosts`);
-    if (list && list.length > 0) out.hosts = list;
+    // A host left unset in ERB keeps the shape of a host name, like an unset address does.
+    if (list && list.length > 0)
+      out.hosts = list.map((h) => (h.startsWith(PLACEHOLDER_PREFIX) && !h.includes(".") ? `${h}.invalid` : h));
     const appPort = int(p.app_port, `${at}/app_port`);
     if (appPort !== undefined) out.appPort = appPort;
     if (isHash(p.ssl)) {
@@ -836,7 +839,9 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
     const out: Record<string, unknown> = {};
     const arch = Array.isArray(b.arch) ? strings(b.arch, "builder/arch") : [str(b.arch, "builder/arch")];
     const arches = (arch ?? []).filter((a): a is string => a !== undefined);
-    if (arches.some((a) => a !== "amd64" && a !== "arm64")) problem("builder/arch", "should be amd64 or arm64");
+    // An ERB tag import could not evaluate stays a placeholder, which the stack refuses until filled in.
+    if (arches.length === 1 && arches[0].startsWith(PLACEHOLDER_PREFIX)) out.arch = arches[0];
+    else if (arches.some((a) => a !== "amd64" && a !== "arm64")) problem("builder/arch", "should be amd64 or arm64");
     else if (arches.length > 0) {
       out.arch = arches[0];
       if (arches.length > 1) skip("builder/arch", `berth builds one architecture (${arches[0]} kept)`);
