@@ -322,3 +322,23 @@ function replaceSecure(value: unknown, path: string, secretValue: (path: string)
   if (Array.isArray(value)) return value.map((v, i) => replaceSecure(v, `${path}[${i}]`, secretValue));
   return value;
 }
+
+/**
+ * Adds the file position to each problem that names a config path: `berth:servers.web: ...`
+ * becomes `berth:servers.web (Pulumi.staging.yaml:14:5): ...`, from the nearest enclosing path
+ * the file has a position for.
+ */
+export function withPositions(problems: string[], positions: Map<string, Position>, file: string): string[] {
+  return problems.map((problem) => {
+    const m = /^(berth:[^\s:]*(?::[^\s:]+)*?): /.exec(problem);
+    if (!m) return problem;
+    let key = m[1];
+    while (key && !positions.has(key)) {
+      const shorter = key.replace(/(\.[^.[\]]+|\[[^\]]*\])$/, "");
+      if (shorter === key) break;
+      key = shorter;
+    }
+    const at = positions.get(key);
+    return at ? `${m[1]} (${path.basename(file)}:${at.line}:${at.col})${problem.slice(m[1].length)}` : problem;
+  });
+}

@@ -1,7 +1,10 @@
 // The only place that reads Pulumi configuration: the engine's config map becomes a validated
 // DeployConfig, and the values of berth:secrets become Pulumi secrets.
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, configKeyProblems, fromEngineConfig, NAMESPACE, parseConfig } from "./load";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ConfigError, configKeyProblems, fromEngineConfig, NAMESPACE, parseConfig, withPositions } from "./load";
+import { readPulumiYaml } from "./yaml";
 import { DeployConfig } from "./schema";
 
 /** Secret values by name. Each is a Pulumi secret, so it is masked in previews, logs and state. */
@@ -23,11 +26,24 @@ const isConfigSecret = (key: string) => runtimeSecret?.(key) ?? true;
 /** Reads and validates the current stack's configuration. Throws ConfigError on bad input. */
 export function loadStack(): { config: DeployConfig; secrets: Secrets } {
   const all = pulumi.runtime.allConfig();
-  const problems = configKeyProblems(all, pulumi.getProject(), isConfigSecret, pulumi.getStack());
-  if (problems.length > 0) throw new ConfigError(problems);
-  const config = parseConfig(fromEngineConfig(all), pulumi.getStack());
-  const values =
+  const stack = pulumi.getStack();
+  try {
+    const problems = configKeyProblems(all, pulumi.getProject(), isConfigSecret, stack);
+    if (problems.length > 0) throw new ConfigError(problems);
+    return { config: parseConfig(fromEngineConfig(all), stack), secrets: secretsFrom(secretValues()) };
+  } catch (err) {
+    // The engine passes values, not where they were written: the stack file, when it is here, says.
+    const file = path.join(process.cwd(), `Pulumi.${stack}.yaml`);
+    if (!(err instanceof ConfigError) || !fs.existsSync(file)) throw err;
+    const { positions } = readPulumiYaml(fs.readFileSync(file, "utf8"));
+    const named = new Map([...positions].map(([k, at]) => [k.includes(":") ? k : `${NAMESPACE}:${k}`, at]));
+    throw new ConfigError(withPositions(err.problems, named, file), err.source);
+  }
+}
+
+function secretValues(): pulumi.Output<Record<string, string>> {
+  return (
     new pulumi.Config(NAMESPACE).getSecretObject<Record<string, string>>("secrets") ??
-    pulumi.secret<Record<string, string>>({});
-  return { config, secrets: secretsFrom(values) };
+    pulumi.secret<Record<string, string>>({})
+  );
 }

@@ -180,7 +180,11 @@ export function readPulumiYaml(text: string): PulumiYaml {
           merges.push(value(pair.value as Node, path, depth + 1));
           continue;
         }
-        obj[key] = value(pair.value as Node, path ? `${path}.${key}` : key, depth + 1);
+        const at = path ? `${path}.${key}` : key;
+        obj[key] = value(pair.value as Node, at, depth + 1);
+        // A problem with a key's value is shown at the key, where the line starts.
+        const keyRange = (pair.key as Node | null)?.range;
+        if (keyRange) out.positions.set(at, pos(keyRange[0]));
       }
       // Merge keys fill in what the mapping does not set itself, earlier merges first.
       for (const m of merges.flat()) {

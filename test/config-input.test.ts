@@ -152,6 +152,31 @@ describe("reading Pulumi.<stack>.yaml as the Pulumi CLI does", () => {
     ]);
   });
 
+  it("says where in the stack file a problem is, when the program runs under pulumi", async () => {
+    const text = staging.replace(
+      "  berth:servers:\n    web:\n      hosts: [staging-1]",
+      "  berth:servers:\n    web:\n    hosts: [staging-1]",
+    );
+    const file = readStackFile(stackFile(text), () => "x");
+    file.config["berth:secrets"] = JSON.stringify(SECRETS);
+    file.secretKeys.push("berth:secrets");
+    const cwd = process.cwd();
+    process.chdir(dir); // pulumi runs the program in the project directory, beside the stack file
+    try {
+      const refused = await runIndex("edge", file).then(
+        () => "rendered",
+        (err: Error) => err.message,
+      );
+      const line = text.split("\n").indexOf("    web:") + 1;
+      assert.match(
+        refused,
+        new RegExp(`- berth:servers\\.web \\(Pulumi\\.edge\\.yaml:${line}:5\\): is empty, and \`hosts\``),
+      );
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
   it("names what was expected and the fix instead of zod's wording", () => {
     const problems = stagingProblems((t) => t.replace("beforeDeploy: true", 'beforeDeploy: "true"'));
     assert.deepEqual(problems, [
@@ -208,7 +233,7 @@ describe("secrets entering the configuration", () => {
     assert.equal(problems.length, 2);
     assert.match(
       problems[0],
-      /^Pulumi\.prod\.yaml:51:23: berth:secrets\.RAILS_MASTER_KEY is stored in plain text .*`pulumi config set --secret --path 'berth:secrets\.RAILS_MASTER_KEY' --stack prod`/,
+      /^Pulumi\.prod\.yaml:51:5: berth:secrets\.RAILS_MASTER_KEY is stored in plain text .*`pulumi config set --secret --path 'berth:secrets\.RAILS_MASTER_KEY' --stack prod`/,
     );
     assert.match(
       problems[1],
