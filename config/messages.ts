@@ -19,6 +19,8 @@ const KINDS: Record<string, string> = {
   undefined: "nothing",
 };
 
+const SHORT_KINDS: Record<string, string> = { object: "a mapping", record: "a mapping of names", array: "a list" };
+
 /** What a value is, in stack-file words; repeats only values that cannot be secret. */
 function found(input: unknown): string {
   if (input === null) return "nothing (an empty value)";
@@ -80,7 +82,7 @@ export function issueMessage(issue: z.core.$ZodRawIssue): string | undefined {
     case "invalid_type": {
       const expected = String(issue.expected);
       if (issue.input === undefined)
-        return `required: add this key (${KINDS[expected] ?? expected}); see docs/configuration.md`;
+        return `required: add this key, holding ${SHORT_KINDS[expected] ?? KINDS[expected] ?? expected}; docs/configuration.md describes it`;
       return `expected ${KINDS[expected] ?? expected}, found ${found(issue.input)}: ${fixFor(expected, issue.input)}`;
     }
     case "too_small":

@@ -196,6 +196,49 @@ describe("reading Pulumi.<stack>.yaml as the Pulumi CLI does", () => {
     );
   });
 
+  // A mistake about hosts and roles is one message, never a second one that points elsewhere.
+  const base = (): Record<string, any> => ({
+    service: "shop",
+    image: "ghcr.io/acme/shop",
+    version: "1",
+    hosts: { "web-1": { serverType: "cx23", location: "fsn1" }, "db-1": { serverType: "cx23", location: "fsn1" } },
+    servers: { web: { hosts: ["web-1"] } },
+    ssh: { publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com" },
+  });
+  const single: [string, (c: Record<string, any>) => void, string][] = [
+    ["a role with no hosts", (c) => (c.servers.web.hosts = []), "berth:servers.web.hosts: list at least one host"],
+    [
+      "hosts only in another role",
+      (c) => (c.servers = { job: { hosts: ["db-1"] } }),
+      "berth:servers.web: required: the web role is the primary role; add `web: { hosts: [...] }`",
+    ],
+    [
+      "an empty web role",
+      (c) => (c.servers.web = null),
+      "berth:servers.web: expected a mapping of keys (key: value lines indented under it), found nothing (an empty value): write the value after the colon, or indent the keys that belong to it under it",
+    ],
+    [
+      "no servers at all",
+      (c) => delete c.servers,
+      "berth:servers: required: add this key, holding a mapping of names; docs/configuration.md describes it",
+    ],
+    [
+      "an accessory on a role that does not exist",
+      (c) => (c.accessories = { redis: { image: "redis:7.4", roles: ["job"] } }),
+      'berth:accessories.redis.roles[0]: unknown role "job"; roles are web',
+    ],
+  ];
+  for (const [what, change, expected] of single) {
+    it(`answers ${what} with one message`, () => {
+      const cfg = base();
+      change(cfg);
+      assert.deepEqual(
+        problemsOf(() => parseConfig(cfg, "x")),
+        [expected],
+      );
+    });
+  }
+
   it("refuses the placeholders berth import writes, naming what to fill in", () => {
     const problems = stagingProblems((t) =>
       t

@@ -168,7 +168,11 @@ describe("configuration", () => {
       /^berth:ssh\.privateKeySecret: secret "SSH_KEY" is not set; run `pulumi config set --secret --path 'berth:secrets\.SSH_KEY'/,
     ],
     ["version with a space", (c) => (c.version = "1 2"), /^berth:version: must be an image tag/],
-    ["missing version", (c) => delete c.version, /^berth:version: required: add this key \(text\)/],
+    [
+      "missing version",
+      (c) => delete c.version,
+      /^berth:version: required: add this key, holding text; docs\/configuration.md describes it$/,
+    ],
   ];
   for (const [what, change, expected] of mistakes) {
     it(`reports ${what} with its path`, () => {

@@ -168,3 +168,33 @@ describe("berth plan --diff", () => {
     assert.match(r.err, /"no-such-branch" is not a commit .* pass a branch, tag or commit to --diff/);
   });
 });
+
+describe("berth plan and credentials in the stack file", () => {
+  // A stack file beside the project's own, as a user's would be; removed after.
+  const stack = `credential-check-${process.pid}`;
+  const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
+  after(() => fs.rmSync(file, { force: true }));
+  const staging = fs.readFileSync(path.join(ROOT, "Pulumi.staging.yaml"), "utf8");
+  const token = "ghp_16C7e42F292c6912E7710c838347Ae178B4a";
+
+  it("refuses a credential pasted as a secret's name and never prints it", async () => {
+    fs.writeFileSync(file, staging.replace("passwordSecret: KAMAL_REGISTRY_PASSWORD", `passwordSecret: ${token}`));
+    const r = await berth(ROOT, "plan", "--stack", stack);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /berth:registry\.passwordSecret \(Pulumi\.credential-check-\d+\.yaml:\d+:\d+\): looks like a credential, not the name of one/);
+    assert.ok(!(r.out + r.err).includes(token), "the credential was printed");
+    assert.ok(!(r.out + r.err).includes(token.slice(4, 20)), "part of the credential was printed");
+  });
+
+  it("refuses a plain-text secret with the command that encrypts it, and never prints the value", async () => {
+    const value = "4c0d1e5b0a2f4e6d8c9b7a6f5e4d3c2b";
+    fs.writeFileSync(file, `${staging}  berth:secrets:\n    RAILS_MASTER_KEY: ${value}\n`);
+    const r = await berth(ROOT, "plan", "--stack", stack);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.err,
+      new RegExp(`pulumi config set --secret --path 'berth:secrets\\.RAILS_MASTER_KEY' --stack ${stack}`),
+    );
+    assert.ok(!(r.out + r.err).includes(value), "the secret was printed");
+  });
+});
