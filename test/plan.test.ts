@@ -181,7 +181,10 @@ describe("berth plan and credentials in the stack file", () => {
     fs.writeFileSync(file, staging.replace("passwordSecret: KAMAL_REGISTRY_PASSWORD", `passwordSecret: ${token}`));
     const r = await berth(ROOT, "plan", "--stack", stack);
     assert.equal(r.code, 1);
-    assert.match(r.err, /berth:registry\.passwordSecret \(Pulumi\.credential-check-\d+\.yaml:\d+:\d+\): looks like a credential, not the name of one/);
+    assert.match(
+      r.err,
+      /berth:registry\.passwordSecret \(Pulumi\.credential-check-\d+\.yaml:\d+:\d+\): looks like a credential, not the name of one/,
+    );
     assert.ok(!(r.out + r.err).includes(token), "the credential was printed");
     assert.ok(!(r.out + r.err).includes(token.slice(4, 20)), "part of the credential was printed");
   });
