@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, fromEngineConfig, parseConfig, StackFile } from "../config/load";
 import { loadStackFile, Recorded, runIndex } from "../plan/render";
 import { diffText, MASK, PLAN_NOTE, planDiff, planResources, planText } from "../plan/show";
-import { CliError, Io } from "./process";
+import { CliError, Io, step } from "./process";
 
 /** Encrypted config values cannot be read offline; each renders as a marked secret. */
 const secretStandIn = (p: string) => `${MASK} ${p}`;
@@ -95,7 +95,9 @@ export function registerPlan(program: Command, io: Io): void {
       if (!stack) throw new CliError("plan needs a stack: pass --stack NAME (plan reads Pulumi.NAME.yaml offline).");
       const root = io.cwd;
       if (!opts.diff) {
-        const { resources: recorded, standIns } = await render(root, stack);
+        const { resources: recorded, standIns } = await step(io, `rendering stack ${stack} offline`, () =>
+          render(root, stack),
+        );
         const resources = planResources(recorded);
         if (!opts.json) io.err(standInNote(standIns));
         io.out(

@@ -70,6 +70,8 @@ for (const stack of ["staging", "production"]) {
       assert.doesNotMatch(r.out, /sha256:0{8}|firewallIds: \[\d|networkId":\d|"ip":"10\.0\.1\.1\d\d"/);
       assert.ok(!r.out.includes(UNKNOWN), "the runtime's unknown marker leaked");
       assert.match(r.err, /rendered with stand-ins: KAMAL_REGISTRY_PASSWORD, /);
+      // The render takes seconds: progress on stderr, the plan alone on stdout.
+      assert.match(r.err, new RegExp(`^berth: rendering stack ${stack} offline: done in \\d+\\.\\d s$`, "m"));
       assert.ok(!r.out.includes("[secret] berth:"));
     });
 
