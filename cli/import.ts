@@ -74,9 +74,12 @@ function runImport(target: string, flags: ImportFlags, io: ImportIO): void {
       env: io.env ?? process.env,
       readFile: (f) => (fs.existsSync(f) ? fs.readFileSync(f, "utf8") : undefined),
     });
-    const publicKey = flags.sshPublicKey
-      ? fs.readFileSync(path.resolve(cwd, flags.sshPublicKey), "utf8").trim()
-      : undefined;
+    const keyFile = flags.sshPublicKey ? path.resolve(cwd, flags.sshPublicKey) : undefined;
+    if (keyFile && !fs.existsSync(keyFile))
+      throw new CliError(
+        `--ssh-public-key: ${keyFile} not found; pass your public key file, e.g. ~/.ssh/id_ed25519.pub`,
+      );
+    const publicKey = keyFile ? fs.readFileSync(keyFile, "utf8").trim() : undefined;
     const result = mapKamal(source.config, {
       provision: flags.provision,
       version: flags.version,

@@ -1,7 +1,12 @@
 // The `berth` command line: one program, each command registered from its own module.
 import { Command, CommanderError } from "commander";
 import { commandIndex, expandAlias, readAliases, stackArgument } from "./aliases";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { registerDeploy } from "./deploy";
+import { registerDoctor } from "./doctor";
 import { registerHistory } from "./history";
+import { registerInit } from "./init";
 import { registerImport } from "./import";
 import { registerMaintenance } from "./maintenance";
 import { registerPlan } from "./plan";
@@ -9,11 +14,24 @@ import { CliError, Io, processIo } from "./process";
 import { resolveStack } from "./pulumi";
 import { registerRemote } from "./remote";
 
+/** `berth 0.1.0 (@pulumi/pulumi 3.248.0)`: berth's version and the Pulumi SDK the program uses. */
+function versionText(): string {
+  const root = path.resolve(__dirname, "..");
+  const own = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { version: string };
+  const sdk = JSON.parse(
+    fs.readFileSync(path.join(root, "node_modules", "@pulumi", "pulumi", "package.json"), "utf8"),
+  ) as { version: string };
+  return `berth ${own.version} (@pulumi/pulumi ${sdk.version})`;
+}
+
 /** Builds the program; tests run it in-process with their own Io. */
 export function buildProgram(io: Io): Command {
   const program = new Command("berth")
     .description("Operate berth stacks: history and rollback, logs and commands on the hosts, offline plans.")
     .showHelpAfterError("(run with --help for usage)")
+    .version(versionText(), "-V, --version", "print berth's version and the Pulumi SDK it runs on")
+    // `berth import --version TAG` is import's own option, not the program's.
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
   registerHistory(program, io);
@@ -21,6 +39,9 @@ export function buildProgram(io: Io): Command {
   registerRemote(program, io);
   registerPlan(program, io);
   registerImport(program, { out: io.out, env: io.env, cwd: io.cwd });
+  registerInit(program, io);
+  registerDoctor(program, io);
+  registerDeploy(program, io);
   program.addHelpText(
     "after",
     "\nYour own commands come from berth:aliases in Pulumi.<stack>.yaml (berth NAME --stack S).\n",

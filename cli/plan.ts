@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, fromEngineConfig, parseConfig, StackFile } from "../config/load";
 import { loadStackFile, Recorded, runIndex } from "../plan/render";
 import { diffText, MASK, PLAN_NOTE, planDiff, planResources, planText } from "../plan/show";
-import { CliError, Io } from "./process";
+import { CliError, Io, step } from "./process";
 
 /** Encrypted config values cannot be read offline; each renders as a marked secret. */
 const secretStandIn = (p: string) => `${MASK} ${p}`;
@@ -57,7 +57,11 @@ export async function render(
     const { file, standIns } = withMissingSecrets(loadStackFile(root, stack, secretStandIn), stack);
     const versionStandIn = file.config["berth:version"] === undefined;
     const deployed = { version: DEPLOYED_STAND_IN };
-    return { resources: (await runIndex(root, stack, file, deployed)).resources, standIns, versionStandIn };
+    return {
+      resources: (await runIndex(root, stack, file, { deployed, unknowns: true })).resources,
+      standIns,
+      versionStandIn,
+    };
   } catch (err) {
     if (err instanceof ConfigError || pulumi.RunError.isInstance(err))
       throw new CliError(`stack ${stack}: ${(err as Error).message}`);
@@ -106,18 +110,23 @@ export function registerPlan(program: Command, io: Io): void {
     .option("-s, --stack <name>", "stack whose Pulumi.<stack>.yaml to render (default: BERTH_STACK)")
     .option("--json", "print JSON")
     .option("--diff <ref>", "compare with the render at this git revision (branch, tag, commit)")
-    .action(async (opts: { stack?: string; json?: boolean; diff?: string }) => {
+    .option("--full", "print every script, document and label list whole instead of its size and hash")
+    .action(async (opts: { stack?: string; json?: boolean; diff?: string; full?: boolean }) => {
       const stack = opts.stack ?? io.env.BERTH_STACK;
       if (!stack) throw new CliError("plan needs a stack: pass --stack NAME (plan reads Pulumi.NAME.yaml offline).");
       const root = io.cwd;
       if (!opts.diff) {
-        const { resources: recorded, standIns, versionStandIn } = await render(root, stack);
+        const {
+          resources: recorded,
+          standIns,
+          versionStandIn,
+        } = await step(io, `rendering stack ${stack} offline`, () => render(root, stack));
         const resources = planResources(recorded);
         if (!opts.json) io.err(standInNote(standIns, versionStandIn));
         io.out(
           opts.json
             ? JSON.stringify({ stack, note: PLAN_NOTE, standIns, versionStandIn, resources }, null, 2) + "\n"
-            : planText(stack, resources),
+            : planText(stack, resources, opts.full),
         );
         return;
       }

@@ -92,7 +92,7 @@ export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
 
   // Several web hosts: a load balancer in front, and DNS points at it (the schema requires dns then).
   let loadBalancer: LoadBalancer | undefined;
-  if (web.length > 1 && cfg.dns) {
+  if (web.length > 1 && cfg.dns && cfg.loadBalancer.enabled) {
     const firstCloudWeb = web.map((h) => h.config).find((h): h is CloudHost => h.kind === "cloud");
     loadBalancer = new LoadBalancer(prefix, {
       prefix,

@@ -2,6 +2,7 @@
 // Kamal's deploy.yml names are given in each description so users can map their config.
 import { parse as parseShellWords } from "shell-quote";
 import { z } from "zod";
+import { CREDENTIAL_AS_NAME, looksLikeCredential, SECRET_NAME } from "./secrets";
 
 /** A command line split into words the way a shell would (quotes kept, variables left as written). */
 export function commandWords(cmd: string): string[] | undefined {
@@ -23,9 +24,14 @@ export const mountSpecSchema = z
     "must be NAME:/container/path or /host/path:/container/path, optionally with :ro",
   );
 
+/** A secret's name. A credential pasted where its name belongs is refused, and never repeated. */
 export const secretName = z
   .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must look like an environment variable name, e.g. DB_PASSWORD");
+  .regex(
+    SECRET_NAME,
+    "must be the name of a berth:secrets entry: letters, digits and underscores, at most 64, such as DB_PASSWORD",
+  )
+  .refine((name) => !looksLikeCredential(name), CREDENTIAL_AS_NAME);
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
 
@@ -43,9 +49,10 @@ export const envSchema = z
         z
           .string()
           .regex(
-            /^[A-Za-z_][A-Za-z0-9_]*(:[A-Za-z_][A-Za-z0-9_]*)?$/,
+            /^[A-Za-z_][A-Za-z0-9_]{0,63}(:[A-Za-z_][A-Za-z0-9_]{0,63})?$/,
             "must be NAME, or NAME:SECRET to read the variable from another berth:secrets entry",
-          ),
+          )
+          .refine((entry) => !entry.split(":").some(looksLikeCredential), CREDENTIAL_AS_NAME),
       )
       .optional()
       .describe(
@@ -262,7 +269,11 @@ export const loggingSchema = z
 
 const hostHeader = z
   .string()
-  .regex(/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, "must be a host name such as app.example.com");
+  // A single word (an intranet name such as homelab) is a host kamal-proxy can route too.
+  .regex(
+    /^((\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$/,
+    "must be a host name such as app.example.com",
+  );
 
 /** Proxy settings an app sets once and a role may override. */
 const proxyFields = {
@@ -336,7 +347,10 @@ export const proxySchema = z
     ...proxyFields,
     image: z
       .string()
-      .regex(/^[^\s:@]+(:[A-Za-z0-9_.-]+)?(@sha256:[a-f0-9]{64})?$/, "must be an image reference")
+      .regex(
+        /^([a-z0-9.-]+(:[0-9]+)?\/)?[^\s:@]+(:[A-Za-z0-9_.-]+)?(@sha256:[a-f0-9]{64})?$/,
+        "must be an image reference such as basecamp/kamal-proxy:v0.9.2 or registry.example.com:5000/kamal-proxy:v0.9.2",
+      )
       .default("basecamp/kamal-proxy:v0.9.2")
       .describe("kamal-proxy image, pinned (Kamal's proxy.run.version)."),
     manage: z

@@ -2,9 +2,12 @@
 // file, and turns it into a DeployConfig or one error listing every problem.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseDocument } from "yaml";
 import { z } from "zod";
 import { closest } from "./closest";
+import { collapseIndentation, issueMessage } from "./messages";
+import { placeholdersIn, underPlaceholder } from "./placeholders";
+import { plaintextSecrets, redact, SECRET_KEYS, setSecretCommand } from "./secrets";
+import { engineText, Position, PulumiValue, readPulumiYaml } from "./yaml";
 import { accessoryFileSources, DeployConfig, normalize, serverName, stackSchema } from "./schema";
 
 export const NAMESPACE = "berth";
@@ -13,16 +16,22 @@ export const NAMESPACE = "berth";
 export const VERSION_UNSET =
   "not set, and the stack has no deployed version to keep: name the first version to deploy with `pulumi config set berth:version <tag or sha256:digest>` (after that deploy, the stack's state keeps it; see README, First deploy)";
 
-/** A user mistake in configuration. Its message lists every problem with its path. */
+/**
+ * A user mistake in configuration. Its message lists every problem with its path. Messages end up
+ * in CI logs: anything in them that could be a credential is redacted.
+ */
 export class ConfigError extends Error {
+  readonly problems: string[];
   constructor(
-    readonly problems: string[],
+    problems: string[],
     readonly source = "stack configuration",
   ) {
+    const clean = problems.map(redact);
     super(
-      `invalid ${source} (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
-        problems.map((p) => `  - ${p}`).join("\n"),
+      `invalid ${source} (${clean.length} problem${clean.length === 1 ? "" : "s"}):\n` +
+        clean.map((p) => `  - ${p}`).join("\n"),
     );
+    this.problems = clean;
     this.name = "ConfigError";
   }
 }
@@ -40,6 +49,48 @@ export function fromEngineConfig(all: Record<string, string>): Record<string, un
     out[name] = numericKey(name) && /^-?[0-9]+(\.[0-9]+)?$/.test(value.trim()) ? Number(value) : decodeValue(value);
   }
   return out;
+}
+
+/**
+ * Problems the engine's flat config map shows before any schema check: credentials that are not
+ * Pulumi secrets, and keys berth would never read (another namespace spelt like berth's, or the
+ * project's own namespace when the project is not named berth: Pulumi files keys written without
+ * a namespace there).
+ */
+export function configKeyProblems(
+  all: Record<string, string>,
+  project: string,
+  isSecret: (key: string) => boolean,
+  stack: string,
+): string[] {
+  const problems: string[] = [];
+  for (const key of SECRET_KEYS) {
+    if (all[key] === undefined || isSecret(key)) continue;
+    let names: string[];
+    try {
+      names = key === "berth:secrets" ? Object.keys(JSON.parse(all[key]) as object) : [];
+    } catch {
+      names = [];
+    }
+    const paths = key === "berth:secrets" ? names.map((n) => `${key}.${n}`) : [key];
+    for (const p of paths)
+      problems.push(
+        `${p}: stored in plain text, not as a Pulumi secret: store it with \`${setSecretCommand(p, stack)}\` (it asks for the value)`,
+      );
+  }
+  for (const key of Object.keys(all)) {
+    const [ns, ...rest] = key.split(":");
+    const name = rest.join(":");
+    if (ns === NAMESPACE || rest.length === 0) continue;
+    if (ns === project) {
+      problems.push(
+        `${key}: berth reads only keys of the ${NAMESPACE}: namespace; this key (written without a namespace, so Pulumi filed it under the project ${project}) is ignored: write it as ${NAMESPACE}:${name}`,
+      );
+    } else if (closest(ns, [NAMESPACE]) === NAMESPACE && keysAt([]).includes(name.split(".")[0])) {
+      problems.push(`${key}: unknown namespace ${ns}; did you mean ${NAMESPACE}:${name}?`);
+    }
+  }
+  return problems;
 }
 
 // Top-level numbers (berth:retainContainers: 3) reach the program as the string "3". Only keys
@@ -65,17 +116,44 @@ function decodeValue(value: string): unknown {
   return value;
 }
 
-/** Validates raw `berth:` config. Throws ConfigError listing every problem at once. */
+/**
+ * Validates raw `berth:` config. Throws ConfigError listing every problem at once. With
+ * `allowPlaceholders` (for `berth import`, which writes them on purpose) a value that still holds
+ * an import placeholder is no problem, and the result is undefined when one stands in the way.
+ */
+export function parseConfig(
+  raw: Record<string, unknown>,
+  stack: string,
+  source?: string,
+  projectDir?: string,
+): DeployConfig;
+export function parseConfig(
+  raw: Record<string, unknown>,
+  stack: string,
+  source: string | undefined,
+  projectDir: string | undefined,
+  opts: { allowPlaceholders: true },
+): DeployConfig | undefined;
 export function parseConfig(
   raw: Record<string, unknown>,
   stack: string,
   source?: string,
   projectDir = process.cwd(),
-): DeployConfig {
-  const result = stackSchema.safeParse(raw, { error: requiredMessage });
-  const problems = result.success ? [] : formatIssues(result.error.issues);
-  if (raw.version === undefined) problems.unshift(`${NAMESPACE}:version: ${VERSION_UNSET}`);
-  if (!result.success || result.data.version === undefined) throw new ConfigError(problems, source);
+  opts: { allowPlaceholders?: boolean } = {},
+): DeployConfig | undefined {
+  const placeholders = placeholdersIn(raw);
+  const placed = opts.allowPlaceholders ? [] : placeholders.map((p) => `${configPath(p.path)}: ${p.message}`);
+  const unset = raw.version === undefined ? [`${NAMESPACE}:version: ${VERSION_UNSET}`] : [];
+  const result = stackSchema.safeParse(raw, { error: issueMessage });
+  if (!result.success) {
+    // What a placeholder breaks is said once, by the placeholder's own message.
+    const issues = result.error.issues.filter((i) => !underPlaceholder(i.path, placeholders));
+    const problems = [...unset, ...placed, ...formatIssues(collapseIndentation(issues, raw, keysAt))];
+    if (problems.length > 0) throw new ConfigError(problems, source);
+    return undefined;
+  }
+  const version = result.data.version;
+  if (placed.length > 0 || version === undefined) throw new ConfigError([...unset, ...placed], source);
   // Files accessories upload are read now, so a missing one stops the run before any resource.
   const missing = accessoryFileSources(result.data)
     .filter((f) => !fs.existsSync(path.resolve(projectDir, f.source)))
@@ -88,14 +166,9 @@ export function parseConfig(
         `${configPath(["hosts", name])}: the server's name ${serverName(result.data.service, stack, name)} (<service>-<stack>-<host>, unique in the Hetzner project) is longer than the 63 characters of a host name; shorten the host name or berth:service`,
     );
   if (longNames.length > 0) throw new ConfigError(longNames, source);
-  return normalize(stack, { ...result.data, version: result.data.version }, (file) =>
+  return normalize(stack, { ...result.data, version }, (file) =>
     fs.readFileSync(path.resolve(projectDir, file), "utf8"),
   );
-}
-
-function requiredMessage(issue: z.core.$ZodRawIssue): string | undefined {
-  if (issue.code === "invalid_type" && issue.input === undefined) return "required";
-  return undefined;
 }
 
 /** `["hosts", "web-1", "volumes"]` -> `berth:hosts.web-1.volumes`; array indexes as `[0]`. */
@@ -179,33 +252,80 @@ export interface StackFile {
   config: Record<string, string>;
   /** Keys whose value is (or contains) a secret. */
   secretKeys: string[];
+  /** Where each value sits in the file, by config path (`berth:hosts.web-1`). */
+  positions?: Map<string, Position>;
 }
 
 /**
- * Reads Pulumi.<stack>.yaml the way the engine would pass it to the program. Encrypted
+ * Reads Pulumi.<stack>.yaml the way the Pulumi CLI passes it to the program (see config/yaml.ts):
+ * scalars typed as yaml.v3 types them, keys without a namespace put in the project's. Encrypted
  * (`secure:`) values cannot be decrypted offline: `secretValue` supplies a stand-in for each.
+ * Throws ConfigError for what only the file shows: YAML mistakes, berth values Pulumi would read
+ * differently from how they are written, and secrets stored in plain text.
  */
 export function readStackFile(file: string, secretValue: (path: string) => string): StackFile {
-  const doc = parseDocument(fs.readFileSync(file, "utf8"), { uniqueKeys: true });
-  if (doc.errors.length > 0) {
+  const yaml = readPulumiYaml(fs.readFileSync(file, "utf8"));
+  const where = (at: Position) => `${path.basename(file)}:${at.line}:${at.col}`;
+  if (yaml.problems.length > 0) {
     throw new ConfigError(
-      doc.errors.map((e) => `${file}: ${e.message.split("\n")[0]}`),
+      yaml.problems.map((p) => `${where(p)}: ${p.message}`),
       file,
     );
   }
-  const body = (doc.toJS() ?? {}) as { config?: Record<string, unknown> };
+  const project = projectName(path.dirname(file));
+  const stack = /^Pulumi\.(.+)\.ya?ml$/.exec(path.basename(file))?.[1] ?? "STACK";
+  const problems: string[] = [];
   const config: Record<string, string> = {};
   const secretKeys: string[] = [];
-  for (const [key, value] of Object.entries(body.config ?? {})) {
+  const positions = new Map<string, Position>();
+  for (const entry of yaml.config) {
+    // Pulumi puts a key without a namespace into the project's (loaders.go, stackConfigNamespacedWithProject).
+    const key = entry.key.includes(":") ? entry.key : `${project}:${entry.key}`;
+    for (const [p, at] of yaml.positions) {
+      if (p === entry.key || p.startsWith(`${entry.key}.`) || p.startsWith(`${entry.key}[`))
+        positions.set(key + p.slice(entry.key.length), at);
+    }
     let secret = false;
-    const resolved = replaceSecure(value, key, (p) => {
+    const resolved = replaceSecure(entry.value, key, (p) => {
       secret = true;
       return secretValue(p);
     });
     if (secret) secretKeys.push(key);
-    config[key] = typeof resolved === "string" ? resolved : JSON.stringify(resolved);
+    config[key] = typeof resolved === "string" ? resolved : engineText(resolved as PulumiValue);
+    problems.push(
+      ...plaintextSecrets(key, entry.value, stack).map(
+        (m) => `${where(positions.get(m.path) ?? entry.at)}: ${m.message}`,
+      ),
+    );
   }
-  return { config, secretKeys };
+  for (const r of yaml.retyped) {
+    const key = r.path.includes(":") ? r.path : `${project}:${r.path}`;
+    if (!key.startsWith(`${NAMESPACE}:`) || expectsNumber(key)) continue;
+    problems.push(
+      `${key} (${where(r.at)}): Pulumi reads the unquoted ${r.written} as ${r.read}; quote it to keep it as written: "${r.written}"`,
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems, file);
+  return { config, secretKeys, positions };
+}
+
+/** The project name in Pulumi.yaml beside a stack file; keys without a namespace belong to it. */
+function projectName(dir: string): string {
+  const file = path.join(dir, "Pulumi.yaml");
+  if (!fs.existsSync(file)) return NAMESPACE;
+  const name = /^name:\s*["']?([^"'\s#]+)/m.exec(fs.readFileSync(file, "utf8"))?.[1];
+  return name ?? NAMESPACE;
+}
+
+/** True when the schema declares a number at this `berth:` path, where a retyped scalar is harmless. */
+function expectsNumber(key: string): boolean {
+  const segments = key
+    .slice(NAMESPACE.length + 1)
+    .split(/\.|\[(\d+)\]/)
+    .filter((s) => s !== undefined && s !== "")
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+  const node = schemaAt(segments) as { type?: string } | undefined;
+  return node?.type === "integer" || node?.type === "number";
 }
 
 function replaceSecure(value: unknown, path: string, secretValue: (path: string) => string): unknown {
@@ -216,4 +336,24 @@ function replaceSecure(value: unknown, path: string, secretValue: (path: string)
   }
   if (Array.isArray(value)) return value.map((v, i) => replaceSecure(v, `${path}[${i}]`, secretValue));
   return value;
+}
+
+/**
+ * Adds the file position to each problem that names a config path: `berth:servers.web: ...`
+ * becomes `berth:servers.web (Pulumi.staging.yaml:14:5): ...`, from the nearest enclosing path
+ * the file has a position for.
+ */
+export function withPositions(problems: string[], positions: Map<string, Position>, file: string): string[] {
+  return problems.map((problem) => {
+    const m = /^(berth:[^\s:]*(?::[^\s:]+)*?): /.exec(problem);
+    if (!m) return problem;
+    let key = m[1];
+    while (key && !positions.has(key)) {
+      const shorter = key.replace(/(\.[^.[\]]+|\[[^\]]*\])$/, "");
+      if (shorter === key) break;
+      key = shorter;
+    }
+    const at = positions.get(key);
+    return at ? `${m[1]} (${path.basename(file)}:${at.line}:${at.col})${problem.slice(m[1].length)}` : problem;
+  });
 }

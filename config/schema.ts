@@ -3,6 +3,7 @@
 // from here; `npm run schema` regenerates the last two and a test fails when they drift.
 import { z } from "zod";
 import { closest } from "./closest";
+import { looksLikeCredential, SECRET_NAME } from "./secrets";
 import { LIST_SERVER_TYPES, serverTypeProblem } from "./serverTypes";
 import {
   aliasesSchema,
@@ -163,10 +164,12 @@ const hostInput = z
         "The host holds data (a database, uploaded files): berth protects it so no `pulumi up` or `destroy` can delete or replace it. Default false; hosts running accessories are always stateful.",
       ),
     address: z
-      .union([ipv4, dnsName])
+      .union([ipv4, dnsName, hostName], {
+        error: "must be an IPv4 address, a DNS name or a host name your SSH configuration knows (such as homelab)",
+      })
       .optional()
       .describe(
-        "Public address of an existing machine (a dedicated server, another cloud). Setting it makes berth use the machine as it is instead of creating a Hetzner Cloud server.",
+        "Public address of an existing machine (a dedicated server, another cloud): an IPv4 address, a DNS name, or a single-word name your ~/.ssh/config resolves. Setting it makes berth use the machine as it is instead of creating a Hetzner Cloud server.",
       ),
     ipv6: z.ipv6().optional().describe("Public IPv6 address of an existing machine, used for AAAA records."),
     privateAddress: ipv4
@@ -418,6 +421,12 @@ export const stackSchema = z
       .describe("The private network the Hetzner Cloud hosts share."),
     loadBalancer: z
       .strictObject({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe(
+            "Create the load balancer when the web role has several hosts (true). With false, each web host's kamal-proxy answers on its own address, as Kamal runs them, and DNS, TLS and spreading traffic are yours.",
+          ),
         type: z
           .string()
           .regex(/^lb[0-9]+$/, "must be a Hetzner load balancer type such as lb11")
@@ -542,12 +551,17 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
     }
   }
 
-  if (cfg.servers.web && cfg.servers.web.hosts.filter((h) => cfg.hosts[h]).length > 1 && !cfg.dns) {
+  if (
+    cfg.servers.web &&
+    cfg.servers.web.hosts.filter((h) => cfg.hosts[h]).length > 1 &&
+    !cfg.dns &&
+    cfg.loadBalancer.enabled
+  ) {
     ctx.addIssue({
       code: "custom",
       path: ["dns"],
       message:
-        "required when the web role has several hosts: the load balancer's Let's Encrypt certificate needs the zone in Hetzner DNS; add `zone` and `hosts`",
+        "required when the web role has several hosts: the load balancer's Let's Encrypt certificate needs the zone in Hetzner DNS; add `zone` and `hosts`, or set berth:loadBalancer.enabled: false to serve from each host without one",
     });
   }
   if (cfg.dns) {
@@ -568,7 +582,8 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
 
   const secretNames = Object.keys(cfg.secrets);
   const needSecret = (name: string | undefined, path: (string | number)[]) => {
-    if (name !== undefined && !(name in cfg.secrets)) {
+    // A value that is not a valid name already has its message (and is never repeated).
+    if (name !== undefined && !(name in cfg.secrets) && SECRET_NAME.test(name) && !looksLikeCredential(name)) {
       const hint = closest(name, secretNames);
       ctx.addIssue({
         code: "custom",
@@ -609,7 +624,7 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
   const webCount = cfg.servers.web?.hosts.length ?? 0;
   for (const [role, def] of Object.entries(cfg.servers)) {
     envSecrets(def.env, ["servers", role, "env"]);
-    const proxy = resolveProxy(role, def, cfg.proxy, cfg.dns?.hosts, webCount);
+    const proxy = resolveProxy(role, def, cfg.proxy, cfg.dns?.hosts, cfg.loadBalancer.enabled ? webCount : 1);
     if (!proxy) continue;
     const explicitSsl = typeof def.proxy === "object" && def.proxy.ssl !== undefined ? def.proxy.ssl : cfg.proxy.ssl;
     if (explicitSsl && def.hosts.length > 1) {
@@ -749,7 +764,7 @@ function checkAccessory(cfg: CheckedStack, name: string, acc: AccessoryInput, ct
     }
   }
 
-  const appHosts = new Set(Object.values(cfg.servers).flatMap((r) => r.hosts));
+  const appHosts = hostsWithRoles(cfg.servers);
   if (acc.postgres && acc.postgres.databaseUrl !== false) {
     if (hosts.length > 1) issue(at("hosts"), "a postgres accessory with a DATABASE_URL runs on one host");
     const elsewhere = [...appHosts].some((h) => !hosts.includes(h));
@@ -777,6 +792,14 @@ function checkAccessory(cfg: CheckedStack, name: string, acc: AccessoryInput, ct
       );
     }
   }
+}
+
+// Computed once per config, not once per accessory: a large config has many of both.
+const roleHosts = new WeakMap<object, Set<string>>();
+function hostsWithRoles(servers: CheckedStack["servers"]): Set<string> {
+  let set = roleHosts.get(servers);
+  if (!set) roleHosts.set(servers, (set = new Set(Object.values(servers).flatMap((r) => r.hosts))));
+  return set;
 }
 
 /** Hosts an accessory runs on, from host, hosts or roles. */
@@ -1017,7 +1040,7 @@ export function normalize(
       labels: def.labels ?? {},
       options: containerOptions(def.options ?? {}),
       logging: def.logging,
-      proxy: resolveProxy(name, def, cfg.proxy, cfg.dns?.hosts, webCount),
+      proxy: resolveProxy(name, def, cfg.proxy, cfg.dns?.hosts, cfg.loadBalancer.enabled ? webCount : 1),
     };
   });
   return {

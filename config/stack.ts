@@ -2,7 +2,10 @@
 // DeployConfig, and the values of berth:secrets become Pulumi secrets.
 import * as crypto from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { fromEngineConfig, parseConfig } from "./load";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ConfigError, configKeyProblems, fromEngineConfig, NAMESPACE, parseConfig, withPositions } from "./load";
+import { readPulumiYaml } from "./yaml";
 import { DeployConfig, FINGERPRINT_KEY } from "./schema";
 
 /** Secret values by name. Each is a Pulumi secret, so it is masked in previews, logs and state. */
@@ -101,25 +104,44 @@ export async function deployedVersion(): Promise<string | undefined> {
   return typeof value === "string" && value !== "" ? value : undefined;
 }
 
+// The SDK knows which config keys the engine marked secret (PULUMI_CONFIG_SECRET_KEYS, read by
+// @pulumi/pulumi runtime/config.js isConfigSecret) but leaves the function out of its typings.
+const runtimeSecret = (pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean }).isConfigSecret;
+const isConfigSecret = (key: string) => runtimeSecret?.(key) ?? true;
+
 /**
- * Reads and validates the current stack's configuration. Throws ConfigError on bad input.
+ * Reads and validates the current stack's configuration. Throws ConfigError on bad input, each
+ * problem with the line and column of its key when the stack file is beside the program.
  *
  * `berth:version` absent from the stack's configuration means "the version deployed now", so a
  * checkout whose stack file does not name a version (every machine but the one that set it)
  * neither rolls the app back nor forward; only an explicit `berth:version` changes it.
  */
 export async function loadStack(): Promise<{ config: DeployConfig; secrets: Secrets }> {
-  const raw = fromEngineConfig(pulumi.runtime.allConfig());
-  if (raw.version === undefined) {
-    // Everything else is checked first, so a mistake stops the run before the read below.
-    parseConfig({ ...raw, version: "unset" }, pulumi.getStack());
-    const deployed = await deployedVersion();
-    if (deployed !== undefined) raw.version = deployed;
+  const all = pulumi.runtime.allConfig();
+  const stack = pulumi.getStack();
+  try {
+    const problems = configKeyProblems(all, pulumi.getProject(), isConfigSecret, stack);
+    if (problems.length > 0) throw new ConfigError(problems);
+    const raw = fromEngineConfig(all);
+    if (raw.version === undefined) {
+      // Everything else is checked first, so a mistake stops the run before the read below.
+      parseConfig({ ...raw, version: "unset" }, stack);
+      const deployed = await deployedVersion();
+      if (deployed !== undefined) raw.version = deployed;
+    }
+    const config = parseConfig(raw, stack);
+    // parseConfig checked that berth:secrets, when set, is a map of strings (the engine hands the
+    // program secret config decrypted). Every value leaves here only as a Pulumi secret or inside
+    // a keyed fingerprint.
+    const values = (raw.secrets ?? {}) as Record<string, string>;
+    return { config, secrets: secretsFrom(values) };
+  } catch (err) {
+    // The engine passes values, not where they were written: the stack file, when it is here, says.
+    const file = path.join(process.cwd(), `Pulumi.${stack}.yaml`);
+    if (!(err instanceof ConfigError) || !fs.existsSync(file)) throw err;
+    const { positions } = readPulumiYaml(fs.readFileSync(file, "utf8"));
+    const named = new Map([...positions].map(([k, at]) => [k.includes(":") ? k : `${NAMESPACE}:${k}`, at]));
+    throw new ConfigError(withPositions(err.problems, named, file), err.source);
   }
-  const config = parseConfig(raw, pulumi.getStack());
-  // parseConfig checked that berth:secrets, when set, is a map of strings (the engine hands the
-  // program secret config decrypted). Every value leaves here only as a Pulumi secret or inside
-  // a keyed fingerprint.
-  const values = (raw.secrets ?? {}) as Record<string, string>;
-  return { config, secrets: secretsFrom(values) };
 }

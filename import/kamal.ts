@@ -2,7 +2,9 @@
 // file deep-merged on top, ERB tags that read the environment, anchors, aliases and merge keys,
 // and `x-` extension keys at the root left out.
 import * as path from "node:path";
-import { parseDocument } from "yaml";
+import { LineCounter, parseDocument } from "yaml";
+import { duplicateKey } from "../config/yaml";
+import { evaluateErb } from "./erb";
 
 /** A value the import could not know: written as a marked placeholder the user fills in. */
 export interface Placeholder {
@@ -30,8 +32,8 @@ export interface KamalSource {
   placeholders: Placeholder[];
 }
 
-/** Every placeholder value starts with this, so a user can search the stack file for it. */
-export const PLACEHOLDER_PREFIX = "fill-in-";
+export { PLACEHOLDER_PREFIX } from "../config/placeholders";
+import { PLACEHOLDER_PREFIX } from "../config/placeholders";
 
 /** `config/deploy.yml` + destination -> `config/deploy.staging.yml`. */
 export function destinationFile(base: string, destination: string): string {
@@ -45,13 +47,10 @@ export function projectDirOf(file: string): string {
   return path.basename(dir) === "config" ? path.dirname(dir) : dir;
 }
 
-const ENV_TAG =
-  /<%=\s*ENV(?:\[\s*["']([A-Za-z_][A-Za-z0-9_]*)["']\s*\]|\.fetch\(\s*["']([A-Za-z_][A-Za-z0-9_]*)["']\s*(?:,\s*["']([^"']*)["']\s*)?\))\s*%>/g;
-
 /**
- * Renders the ERB tags an import can evaluate without running Ruby: `<%= ENV["X"] %>` and
- * `<%= ENV.fetch("X", "default") %>`. An unset variable, and any other output tag, becomes a
- * placeholder; logic tags (`<% if ... %>`) cannot be rendered and are an error.
+ * Renders the ERB tags an import can evaluate without running Ruby (see erb.ts): environment
+ * lookups, fetch with a default, literals and `||`. An unset variable, and any other output tag,
+ * becomes a placeholder; logic tags (`<% if ... %>`) cannot be rendered and are an error.
  */
 export function renderErb(
   text: string,
@@ -59,8 +58,8 @@ export function renderErb(
   env: Record<string, string | undefined>,
   placeholders: Placeholder[],
 ): string {
-  const logic = /<%(?!=)[\s\S]*?%>/.exec(text);
-  if (logic && !logic[0].startsWith("<%#")) {
+  const logic = /<%(?![=#])[\s\S]*?%>/.exec(text);
+  if (logic) {
     const line = text.slice(0, logic.index).split("\n").length;
     throw new KamalConfigError([
       `${path.basename(file)}:${line}: ERB logic (${logic[0]}) cannot be evaluated by import; render the file first (\`kamal config\` prints it) and import the result`,
@@ -73,16 +72,16 @@ export function renderErb(
     return value;
   };
   let other = 0;
-  return withoutComments
-    .replace(ENV_TAG, (_tag, bracket: string | undefined, fetched: string | undefined, fallback?: string) => {
-      const name = (bracket ?? fetched)!;
-      const value = env[name] ?? fallback;
-      if (value !== undefined) return value;
-      return placeholder(name, `the value of ${name} (unset when importing ${path.basename(file)})`);
-    })
-    .replace(/<%=([\s\S]*?)%>/g, (_tag, code: string) =>
-      placeholder(`erb-${++other}`, `the output of <%=${code}%> in ${path.basename(file)}`),
-    );
+  return withoutComments.replace(/<%=([\s\S]*?)-?%>/g, (_tag, code: string) => {
+    const value = evaluateErb(code, env);
+    if (typeof value === "string") return value;
+    if ("unset" in value)
+      return placeholder(
+        value.unset,
+        `the value of ${value.unset} (unset when importing ${path.basename(file)}; the ERB tag <%=${code}%> read it)`,
+      );
+    return placeholder(`erb-${++other}`, `the output of <%=${code}%> in ${path.basename(file)}`);
+  });
 }
 
 /** Kamal's deep merge: hashes merge key by key, anything else (arrays too) is replaced. */
@@ -100,11 +99,30 @@ export function isHash(v: unknown): v is Record<string, unknown> {
 }
 
 function parseYaml(text: string, file: string): Record<string, unknown> {
-  const doc = parseDocument(text, { merge: true, uniqueKeys: true });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { merge: true, uniqueKeys: false, lineCounter });
   if (doc.errors.length > 0) {
-    throw new KamalConfigError(doc.errors.map((e) => `${path.basename(file)}: ${e.message.split("\n")[0]}`));
+    // One mistake often cascades into several parser errors: the first is the cause.
+    throw new KamalConfigError([`${path.basename(file)}: ${doc.errors[0].message.split("\n")[0]}`]);
   }
-  const value: unknown = doc.toJS({ maxAliasCount: 1000 }) ?? {};
+  const duplicate = duplicateKey(doc);
+  if (duplicate) {
+    const at = lineCounter.linePos(duplicate.offset);
+    throw new KamalConfigError([
+      `${path.basename(file)}:${at.line}:${at.col}: the key ${duplicate.key} appears twice in one mapping; keep one`,
+    ]);
+  }
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 1000 }) ?? {};
+  } catch (err) {
+    // yaml refuses aliases that expand beyond maxAliasCount (a "billion laughs" document).
+    if (err instanceof ReferenceError)
+      throw new KamalConfigError([
+        `${path.basename(file)}: anchors and aliases expand into too many values (${err.message.split("\n")[0]}); write the values out`,
+      ]);
+    throw err;
+  }
   if (!isHash(value)) throw new KamalConfigError([`${path.basename(file)}: should be a hash of settings`]);
   return value;
 }

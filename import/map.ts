@@ -169,8 +169,62 @@ const NO_EQUIVALENT: Record<string, string> = {
   run_directory: "berth keeps its state on hosts in its own fixed directories",
   sshkit: "berth's SSH steps run through Pulumi, without SSHKit tuning",
   output: "berth logs through Pulumi; no OpenTelemetry or file output settings",
-  aliases: "Kamal aliases name kamal commands; write their berth equivalents under berth:aliases (see Operating)",
 };
+
+/** berth's own commands; an alias may not take one of these names. */
+export const BUILT_IN_COMMANDS = [
+  "history",
+  "rollback",
+  "maintenance",
+  "logs",
+  "exec",
+  "console",
+  "shell",
+  "dbc",
+  "details",
+  "accessory",
+  "plan",
+  "import",
+  "init",
+  "doctor",
+  "up",
+  "preview",
+  "help",
+];
+
+const quote = (w: string) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(w) ? w : `'${w.replace(/'/g, `'"'"'`)}'`);
+
+/** The berth command line for a kamal one, or why there is none. */
+export function aliasCommand(words: string[]): string | { reason: string } {
+  if (words[0] === "details") words = ["app", ...words];
+  const [group, verb, ...rest] = words;
+  const args: string[] = [];
+  const positional: string[] = [];
+  const flagsWithValue = ["-r", "--roles", "-h", "--hosts", "-n", "--lines", "-g", "--grep", "-d", "--destination"];
+  for (let i = 0; i < rest.length; i++) {
+    const w = rest[i];
+    if (flagsWithValue.includes(w)) {
+      const v = rest[++i];
+      if (w === "-r" || w === "--roles") args.push("--role", quote(v));
+      else if (w === "-h" || w === "--hosts")
+        return { reason: "names hosts by address; berth's --host takes a host name" };
+      else if (w === "-n" || w === "--lines") args.push("--lines", quote(v));
+      else if (w === "-g" || w === "--grep") args.push("--grep", quote(v));
+      else return { reason: "chooses a Kamal destination; a berth stack is chosen with --stack" };
+    } else if (w === "-i" || w === "--interactive") args.push("--interactive");
+    else if (w === "-f" || w === "--follow") args.push("--follow");
+    else if (["--reuse", "-p", "--primary", "-q", "--quiet", "-v", "--verbose"].includes(w)) continue;
+    else if (w.startsWith("-")) return { reason: `the option ${w} has no berth equivalent` };
+    else positional.push(w);
+  }
+  const line = (cmd: string[]) => [...cmd, ...args, ...positional.map(quote)].join(" ");
+  if (group === "app" && (verb === "exec" || verb === "logs")) return line([verb]);
+  if (group === "app" && verb === "details") return args.length || positional.length ? line(["details"]) : "details";
+  if (group === "accessory" && ["exec", "logs", "details"].includes(verb)) return line(["accessory", verb]);
+  return {
+    reason: `\`kamal ${words.join(" ")}\` has no berth command of the same meaning; deploys and rollbacks are \`pulumi up\` and \`berth rollback\``,
+  };
+}
 
 const lower = (s: string) =>
   s
@@ -275,9 +329,10 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
     knownKeys(registryIn, REGISTRY_KEYS, "registry");
     const server = str(registryIn.server, "registry/server");
     if (server !== undefined && /^localhost(:|$)/.test(server)) {
-      skip(
-        "registry/server",
-        `${server} is Kamal's local registry, reached through an SSH tunnel; berth's hosts pull from a registry they can reach: push the image to one and set berth:registry`,
+      // The image keeps its local registry, so nothing is ever pushed to Docker Hub instead.
+      if (image !== undefined && !image.startsWith(`${server}/`)) image = `${server}/${image}`;
+      notes.push(
+        `registry/server: ${server} is Kamal's local registry, which Kamal's hosts reach through an SSH tunnel; berth opens no tunnel, so each host pulls ${server}/... from its own ${server}: run a registry there, or push to one the hosts can reach and set berth:image and berth:registry`,
       );
     } else {
       const user = registryIn.username;
@@ -385,9 +440,9 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
     const from = primary !== undefined && roleNames.includes(primary) ? primary : roleNames[0];
     rename.set(from, "web");
     notes.push(`servers/${from}: renamed to web, berth's primary role`);
-  } else if (primary !== undefined && primary !== "web") {
-    skip("primary_role", "berth's primary role is always web");
   }
+  // Kamal proxies its primary role unless told not to, and other roles only when told to.
+  const proxiedPrimary = primary !== undefined && primary !== "web" && roleNames.includes("web") ? primary : undefined;
   const roleName = (r: string) =>
     rename.get(r) ??
     r
@@ -403,6 +458,14 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
     if (role !== kamalRole && !rename.has(kamalRole)) notes.push(`${at}: role renamed to ${role}`);
     if (Array.isArray(def)) {
       out.hosts = hostEntries(def, at, role);
+      if (proxiedPrimary !== undefined && kamalRole === "web") {
+        out.proxy = false;
+        notes.push(`servers/web: not behind kamal-proxy, since ${proxiedPrimary} is Kamal's primary_role`);
+      }
+      if (proxiedPrimary === kamalRole) {
+        out.proxy = true;
+        notes.push(`servers/${kamalRole}: behind kamal-proxy, as Kamal's primary_role`);
+      }
     } else if (isHash(def)) {
       knownKeys(def, ROLE_KEYS, at);
       out.hosts = hostEntries(def.hosts ?? [], `${at}/hosts`, role);
@@ -422,6 +485,14 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
       else if (def.proxy !== undefined) {
         const p = mapProxy(def.proxy, `${at}/proxy`, false);
         if (p) out.proxy = p;
+      }
+      if (proxiedPrimary !== undefined && kamalRole === "web" && def.proxy === undefined) {
+        out.proxy = false;
+        notes.push(`servers/web: not behind kamal-proxy, since ${proxiedPrimary} is Kamal's primary_role`);
+      }
+      if (proxiedPrimary === kamalRole && def.proxy === undefined) {
+        out.proxy = true;
+        notes.push(`servers/${kamalRole}: behind kamal-proxy, as Kamal's primary_role`);
       }
     } else {
       problem(at, "should be an array or a hash");
@@ -468,25 +539,45 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
   if (deployTimeout !== undefined) proxy.deployTimeout = deployTimeout;
   if (drainTimeout !== undefined) proxy.drainTimeout = drainTimeout;
 
-  // TLS for several web hosts ends at berth's load balancer, not at kamal-proxy.
+  // TLS for several web hosts ends at berth's load balancer (with --provision), not at
+  // kamal-proxy; Kamal itself refuses ssl on several hosts without a custom certificate (role.rb).
   const webHosts = (servers.web?.hosts as string[] | undefined) ?? [];
+  const webProxyNames = isHash(servers.web?.proxy) ? (servers.web.proxy.hosts as string[] | undefined) : undefined;
+  const withLoadBalancer =
+    webHosts.length > 1 &&
+    !!opts.provision &&
+    ((proxy.hosts as string[] | undefined) ?? webProxyNames ?? []).some((h) => !h.startsWith("*."));
+  const sslElsewhere = withLoadBalancer
+    ? "TLS ends at berth's load balancer"
+    : "kamal-proxy cannot obtain one certificate on several hosts (Kamal refuses it too): each host serves plain HTTP; end TLS in front of them";
   if (webHosts.length > 1) {
     if (proxy.ssl === true) {
-      delete proxy.ssl;
-      notes.push("proxy/ssl: the web role has several hosts, so TLS ends at berth's load balancer instead");
+      proxy.ssl = false;
+      notes.push(`proxy/ssl: the web role has several hosts, so ${sslElsewhere}`);
     }
     const webProxy = servers.web?.proxy;
     if (isHash(webProxy) && webProxy.ssl === true) {
-      delete webProxy.ssl;
-      notes.push("servers/web/proxy/ssl: TLS ends at berth's load balancer for several web hosts");
+      webProxy.ssl = false;
+      notes.push(`servers/web/proxy/ssl: several web hosts, so ${sslElsewhere}`);
     }
   }
 
-  // --- DNS: records move with new servers, and several web hosts need the load balancer's zone.
-  const webProxyHosts = isHash(servers.web?.proxy) ? (servers.web.proxy.hosts as string[] | undefined) : undefined;
-  const publicNames = ((proxy.hosts as string[] | undefined) ?? webProxyHosts ?? []).filter((h) => !h.startsWith("*."));
+  // Kamal's kamal-proxy obtains no certificate unless `ssl: true` (configuration/proxy.rb, ssl?).
+  if (proxy.ssl === undefined && !(isHash(kamal.proxy) && isHash(kamal.proxy.ssl))) proxy.ssl = false;
+
+  // --- DNS and load balancer: only with --provision. Kamal had neither; the import adds nothing
+  // the configuration does not say, and several web hosts stay reachable one by one as in Kamal.
+  const publicNames = ((proxy.hosts as string[] | undefined) ?? webProxyNames ?? []).filter((h) => !h.startsWith("*."));
   let dns: Record<string, unknown> | undefined;
-  if (opts.provision || webHosts.length > 1) {
+  let loadBalancer: Record<string, unknown> | undefined;
+  if (webHosts.length > 1 && !withLoadBalancer) {
+    loadBalancer = { enabled: false };
+    if (servers.web?.proxy !== false)
+      notes.push(
+        `servers/web: ${webHosts.length} hosts and no load balancer, as in Kamal: each host's kamal-proxy answers on its own address (import with --provision and proxy hosts to have berth create a Hetzner load balancer and DNS)`,
+      );
+  }
+  if (opts.provision) {
     if (publicNames.length > 0) {
       const zoneOf = (h: string) => h.split(".").slice(-2).join(".");
       const counts = new Map<string, number>();
@@ -500,10 +591,6 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
       publicNames
         .filter((h) => zoneOf(h) !== zone)
         .forEach((h) => notes.push(`dns: ${h} is outside ${zone}; point it at the web host or load balancer yourself`));
-    } else {
-      const zone = `${placeholder("dns-zone", "your DNS zone in Hetzner DNS, e.g. example.com")}.invalid`;
-      placeholders[placeholders.length - 1].value = zone;
-      dns = { zone, hosts: [zone] };
     }
   }
 
@@ -512,8 +599,9 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
   const ssh = mapSsh(kamal.ssh);
   const boot = mapBoot(kamal.boot);
 
-  // --- accessories
+  // --- accessories, aliases
   const accessories = mapAccessories(kamal.accessories);
+  const aliases = mapAliases(kamal.aliases);
 
   if (problems.length > 0) throw new KamalConfigError(problems);
 
@@ -537,6 +625,7 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
   put("hooks", hooks);
   put("retainContainers", retainContainers);
   put("readinessDelay", readinessDelay);
+  put("aliases", aliases);
   put("ssh", ssh);
   put("dns", dns);
   // App containers that receive a secret are named after a fingerprint keyed by a random key.
@@ -544,11 +633,49 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
   const databases = Object.values((accessories ?? {}) as Record<string, { postgres?: { databaseUrl?: unknown } }>);
   if (appEnvs.some((e) => e?.secret?.length) || databases.some((a) => a.postgres && a.postgres.databaseUrl !== false))
     needSecret(FINGERPRINT_KEY, "the fingerprints in app container names (a random key, set once)");
+  put("loadBalancer", loadBalancer);
   // A placeholder whose place was dropped (an ERB host address under --provision) is not listed.
   const written = JSON.stringify(config);
   return { config, unmapped, notes, secrets, placeholders: placeholders.filter((p) => written.includes(p.value)) };
 
   // ---------------------------------------------------------------------------------------
+
+  /** The SSH user's home directory, where Kamal runs its commands. */
+  function homeOf(ssh: unknown): string {
+    const user = isHash(ssh) && typeof ssh.user === "string" ? ssh.user : "root";
+    return user === "root" ? "/root" : `/home/${user}`;
+  }
+
+  /**
+   * Kamal aliases are kamal command lines; those with a berth command of the same meaning (app
+   * exec and logs, details, accessory exec, logs and details) become berth:aliases.
+   */
+  function mapAliases(value: unknown): Record<string, string> | undefined {
+    const all = hash(value, "aliases");
+    if (!all) return undefined;
+    const out: Record<string, string> = {};
+    for (const [name, line] of Object.entries(all)) {
+      const at = `aliases/${name}`;
+      const words = typeof line === "string" ? commandWords(line) : undefined;
+      if (!words) {
+        problem(at, "should be a kamal command line");
+        continue;
+      }
+      const berth = aliasCommand(words);
+      if (typeof berth !== "string") {
+        skip(at, berth.reason);
+        continue;
+      }
+      const alias = lower(name);
+      if (BUILT_IN_COMMANDS.includes(alias)) {
+        skip(at, `berth has a built-in ${alias} command, which an alias cannot replace (berth ${berth})`);
+        continue;
+      }
+      if (alias !== name) notes.push(`${at}: renamed to ${alias} (berth command names use dashes)`);
+      out[alias] = berth;
+    }
+    return Object.keys(out).length > 0 ? out : undefined;
+  }
 
   function stringValues(obj: Record<string, unknown>): Record<string, string> {
     return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, String(v)]));
@@ -653,7 +780,9 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
     const out: Record<string, unknown> = {};
     const host = str(p.host, `${at}/host`);
     const list = host !== undefined ? host.split(",").map((h) => h.trim()) : strings(p.hosts, `${at}/hosts`);
-    if (list && list.length > 0) out.hosts = list;
+    // A host left unset in ERB keeps the shape of a host name, like an unset address does.
+    if (list && list.length > 0)
+      out.hosts = list.map((h) => (h.startsWith(PLACEHOLDER_PREFIX) && !h.includes(".") ? `${h}.invalid` : h));
     const appPort = int(p.app_port, `${at}/app_port`);
     if (appPort !== undefined) out.appPort = appPort;
     if (isHash(p.ssl)) {
@@ -739,7 +868,9 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
     const out: Record<string, unknown> = {};
     const arch = Array.isArray(b.arch) ? strings(b.arch, "builder/arch") : [str(b.arch, "builder/arch")];
     const arches = (arch ?? []).filter((a): a is string => a !== undefined);
-    if (arches.some((a) => a !== "amd64" && a !== "arm64")) problem("builder/arch", "should be amd64 or arm64");
+    // An ERB tag import could not evaluate stays a placeholder, which the stack refuses until filled in.
+    if (arches.length === 1 && arches[0].startsWith(PLACEHOLDER_PREFIX)) out.arch = arches[0];
+    else if (arches.some((a) => a !== "amd64" && a !== "arm64")) problem("builder/arch", "should be amd64 or arm64");
     else if (arches.length > 0) {
       out.arch = arches[0];
       if (arches.length > 1) skip("builder/arch", `berth builds one architecture (${arches[0]} kept)`);
@@ -900,7 +1031,13 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
       }
       const files = mapPaths(acc.files, `${at}/files`, true);
       if (files?.length) a.files = files;
-      const dirs = mapPaths(acc.directories, `${at}/directories`, false);
+      // Kamal keeps a relative directory in `$PWD/<service>-<accessory>/`, $PWD being the SSH
+      // user's home (configuration/accessory.rb, service_data_directory). It stays there, so a
+      // migrated database finds its data.
+      const kamalDir = `${homeOf(kamal.ssh)}/${str(acc.service, `${at}/service`) ?? `${service}-${kamalName}`}`;
+      const dirs = (mapPaths(acc.directories, `${at}/directories`, false) as string[] | undefined)?.map((d) =>
+        d.startsWith("/") ? d : `${kamalDir}/${d}`,
+      );
       if (dirs?.length) a.directories = dirs;
       const vols = strings(acc.volumes, `${at}/volumes`)?.map((v, i) => mountOptions(v, `${at}/volumes/${i}`));
       if (vols?.length) a.volumes = vols;

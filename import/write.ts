@@ -18,9 +18,12 @@ export const secretCommand = (name: string) =>
  * Validates the imported configuration the way the stack will: secret values, which the user
  * sets later with `pulumi config set --secret`, are stood in for by their names only.
  */
-export function validateImport(result: ImportResult, stack: string, projectDir: string): DeployConfig {
+export function validateImport(result: ImportResult, stack: string, projectDir: string): DeployConfig | undefined {
   const secrets = Object.fromEntries(result.secrets.map((s) => [s.name, `stand-in-value-of-${s.name}`]));
-  return parseConfig({ ...result.config, secrets }, stack, `imported stack ${stack}`, projectDir);
+  // Placeholders are written on purpose; the stack refuses them until they are filled in.
+  return parseConfig({ ...result.config, secrets }, stack, `imported stack ${stack}`, projectDir, {
+    allowPlaceholders: true,
+  });
 }
 
 /** What an existing stack file holds that the import must keep or must not overwrite. */

@@ -65,6 +65,18 @@ function ed25519PublicKey(seed: string): string {
   return `ssh-ed25519 ${Buffer.concat([field(Buffer.from("ssh-ed25519")), field(spki.subarray(-32))]).toString("base64")}`;
 }
 
+/** The value Pulumi's runtime treats as unknown: what a preview knows of a computed output. */
+export const UNKNOWN = pulumi.runtime.unknownValue;
+
+/**
+ * Computed state a preview cannot know, for a resource about to be created: every field the
+ * provider fills in (ids, addresses, digests) is unknown, as `pulumi preview` shows it.
+ */
+function unknownState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
+  const known = mockState(type, name, inputs);
+  return Object.fromEntries(Object.entries(known).map(([k, v]) => [k, k in inputs && k !== "networks" ? v : UNKNOWN]));
+}
+
 /** Plausible computed state for the resources whose outputs berth reads. */
 function mockState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
   const n = stableNumber(`${type}::${name}`);
@@ -118,23 +130,26 @@ export async function run(opts: {
   program: () => unknown;
   /** The outputs of the stack's last update, as a stack reference reads them; none: never deployed. */
   deployed?: Record<string, unknown>;
+  /** Render as a preview of a new stack: ids and other computed outputs are unknown. */
+  unknowns?: boolean;
 }): Promise<RunResult> {
   const resources: Recorded[] = [];
   pulumi.runtime.setAllConfig(opts.config ?? {}, opts.secretKeys ?? []);
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => ({
-        id: args.custom === false ? undefined : String(stableNumber(`${args.type}::${args.name}`)),
+        // No id (an empty one on the wire) is how the runtime learns an id is not known yet.
+        id: args.custom === false || opts.unknowns ? undefined : String(stableNumber(`${args.type}::${args.name}`)),
         state:
           args.type === STACK_REFERENCE
             ? { name: args.inputs.name, outputs: opts.deployed ?? {}, secretOutputNames: [] }
-            : mockState(args.type, args.name, args.inputs),
+            : (opts.unknowns ? unknownState : mockState)(args.type, args.name, args.inputs),
       }),
       call: (args) => args.inputs,
     },
     "berth",
     opts.stack,
-    false,
+    !!opts.unknowns,
     // What the diy backends (file://, s3://) call every organization.
     "organization",
   );
@@ -205,7 +220,12 @@ async function settle(resources: Recorded[]): Promise<void> {
 
 /** Resolves Outputs (and promises) nested anywhere in a value. */
 export async function resolve(value: any): Promise<any> {
-  if (pulumi.Output.isInstance(value)) return resolve(await new Promise((r) => value.apply(r)));
+  if (pulumi.Output.isInstance(value)) {
+    // An unknown output (a preview of a new stack) never runs apply: ask whether it is known first.
+    const output = value as unknown as { isKnown: Promise<boolean>; promise(withUnknowns?: boolean): Promise<any> };
+    if (!(await output.isKnown)) return UNKNOWN;
+    return resolve(await output.promise());
+  }
   if (value && typeof value.then === "function") return resolve(await value);
   if (Array.isArray(value)) return Promise.all(value.map(resolve));
   if (value && typeof value === "object" && !(value instanceof pulumi.Resource)) {
@@ -270,14 +290,14 @@ export async function runIndex(
   root: string,
   stack: string,
   file: StackFile,
-  deployed?: Record<string, unknown>,
+  opts: { deployed?: Record<string, unknown>; unknowns?: boolean } = {},
 ): Promise<RunResult> {
   const own = path.resolve(__dirname, "..");
   return run({
+    ...opts,
     stack,
     config: file.config,
     secretKeys: file.secretKeys,
-    deployed,
     program: () => {
       for (const key of Object.keys(require.cache)) {
         if (!key.startsWith(root + path.sep) || key.includes(`${path.sep}node_modules${path.sep}`)) continue;

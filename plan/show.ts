@@ -2,9 +2,12 @@
 // masked, and the comparison of two renders.
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { diffRenders, Recorded } from "./render";
+import { diffRenders, Recorded, UNKNOWN } from "./render";
 
 export const MASK = "[secret]";
+
+/** How the plan shows a value the provider computes when it creates a resource. */
+export const UNKNOWN_MARK = "[unknown until deployed]";
 
 export const PLAN_NOTE =
   "Offline render under Pulumi's mock runtime: what the program declares, not what will change. " +
@@ -12,6 +15,7 @@ export const PLAN_NOTE =
 
 /** Inputs as sent to the engine, with every value Pulumi marks secret replaced by [secret]. */
 export function masked(value: unknown): unknown {
+  if (value === UNKNOWN) return UNKNOWN_MARK;
   if (Array.isArray(value)) return value.map(masked);
   if (value && typeof value === "object") {
     const obj = value as Record<string, unknown>;
@@ -57,16 +61,30 @@ export function planResources(resources: Recorded[]): PlannedResource[] {
     .sort((a, b) => (a.urn < b.urn ? -1 : a.urn > b.urn ? 1 : 0));
 }
 
-/** One input value on one line: scripts and long documents shortened to a size and a hash. */
-export function summarize(value: unknown): string {
+/**
+ * One input value on one line: scripts and long documents shortened to a size and a hash, or
+ * with `full` printed whole, each line indented by `pad`.
+ */
+export function summarize(value: unknown, full = false, pad = ""): string {
   const text = typeof value === "string" ? value : JSON.stringify(value);
   if (text === undefined) return "undefined";
-  if (text.includes("\n") || text.length > 160) {
+  if (full && typeof value === "string" && text.includes("\n"))
+    return `|\n${text
+      .replace(/\n$/, "")
+      .split("\n")
+      .map((l) => `${pad}  ${l}`)
+      .join("\n")}`;
+  if (full && typeof value !== "string" && text.length > 160)
+    return `\n${JSON.stringify(value, null, 2)
+      .split("\n")
+      .map((l) => `${pad}  ${l}`)
+      .join("\n")}`;
+  if (!full && (text.includes("\n") || text.length > 160)) {
     const hash = createHash("sha256").update(text).digest("hex").slice(0, 12);
     const lines = text.split("\n").length;
     return `<${lines > 1 ? `${lines} lines, ` : ""}${text.length} chars, sha256 ${hash}>`;
   }
-  return typeof value === "string" && value !== MASK ? JSON.stringify(value) : text;
+  return typeof value === "string" && value !== MASK && value !== UNKNOWN_MARK ? JSON.stringify(value) : text;
 }
 
 const label = (r: PlannedResource) => `${r.type} ${r.name}`;
@@ -77,7 +95,7 @@ function optionText(r: PlannedResource): string {
 }
 
 /** The readable tree: components with their children, each custom resource with its inputs. */
-export function planText(stack: string, resources: PlannedResource[]): string {
+export function planText(stack: string, resources: PlannedResource[], full = false): string {
   const byUrn = new Map(resources.map((r) => [r.urn, r]));
   const children = new Map<string, PlannedResource[]>();
   const roots: PlannedResource[] = [];
@@ -89,7 +107,10 @@ export function planText(stack: string, resources: PlannedResource[]): string {
   const walk = (r: PlannedResource, depth: number) => {
     const pad = "  ".repeat(depth);
     lines.push(`${pad}${label(r)}${optionText(r)}`);
-    for (const [k, v] of Object.entries(r.inputs)) lines.push(`${pad}    ${k}: ${summarize(v)}`);
+    for (const [k, v] of Object.entries(r.inputs)) {
+      const text = summarize(v, full, `${pad}    `);
+      lines.push(`${pad}    ${k}:${text.startsWith("\n") ? "" : " "}${text}`);
+    }
     for (const c of children.get(r.urn) ?? []) walk(c, depth + 1);
   };
   roots.forEach((r) => walk(r, 0));

@@ -1,5 +1,6 @@
 // logs, exec, details, accessory verbs and an alias, end to end: a real sshd and a real dockerd
-// on loopback (test/loopback.ts), containers from a tiny image of Debian's static busybox.
+// on loopback (test/loopback.ts; openssh-server and docker.io, installed by scripts/test-setup),
+// containers from a tiny image of Debian's static busybox.
 // Hosts and containers come from stack outputs answered by the stand-in pulumi.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";

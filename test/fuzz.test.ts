@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { ConfigError, fromEngineConfig, parseConfig } from "../config/load";
+import { GENERIC_ZOD_TEXT } from "../config/messages";
 import { stackConfig } from "./harness";
 
 const RUNS = { numRuns: 200 };
@@ -25,7 +26,11 @@ function attempt(raw: Record<string, unknown>): Outcome {
     if (!(err instanceof ConfigError))
       throw new Error(`not a ConfigError: ${(err as Error)?.stack ?? String(err)}`, { cause: err });
     assert.ok(err.problems.length > 0, "a ConfigError lists its problems");
-    for (const p of err.problems) assert.match(p, /^berth:[^\s]*: \S/, `problem without a path: ${p}`);
+    for (const p of err.problems) {
+      assert.match(p, /^berth:[^\s]*: \S/, `problem without a path: ${p}`);
+      // Every message says what was expected and how to fix it, in its own words, not zod's.
+      assert.doesNotMatch(p, GENERIC_ZOD_TEXT, `generic message: ${p}`);
+    }
     assert.doesNotMatch(err.message, /\n\s+at /, "no stack trace in a config error");
     return { ok: false, problems: err.problems };
   }

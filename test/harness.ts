@@ -62,7 +62,7 @@ export function runIndex(
   file: { config: Record<string, string>; secretKeys: string[] },
   deployed?: Record<string, unknown>,
 ) {
-  return renderIndex(ROOT, stack, file, deployed);
+  return renderIndex(ROOT, stack, file, { deployed });
 }
 
 export const byType = (resources: Recorded[], type: string) => resources.filter((r) => r.type === type);

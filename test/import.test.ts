@@ -5,16 +5,15 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
-import { Command } from "commander";
-import { registerImport } from "../cli/import";
-import { readStackFile } from "../config/load";
+import { runCli } from "../cli/main";
+import { fromEngineConfig, parseConfig, readStackFile } from "../config/load";
 import { deepMerge, KamalConfigError, loadKamal, renderErb } from "../import/kamal";
 import { ImportResult, mapKamal } from "../import/map";
 import { validateImport } from "../import/write";
-import { byType, Recorded, ROOT, runIndex, testSecret } from "./harness";
+import { byType, Recorded, ROOT, testSecret } from "./harness";
+import { cli, KEY, render } from "./importing";
 
 const FIXTURES = path.join(ROOT, "test", "fixtures", "kamal");
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com";
 const scratch: string[] = [];
 after(() => scratch.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
@@ -24,32 +23,6 @@ function copyFixture(name: string): string {
   scratch.push(dir);
   fs.cpSync(path.join(FIXTURES, name), dir, { recursive: true, filter: (src) => !src.includes("expected") });
   return dir;
-}
-
-/** Runs `berth import ...` in-process, as the command line would. */
-function cli(cwd: string, args: string[], env: Record<string, string> = {}): string {
-  let out = "";
-  const program = new Command().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  registerImport(program, { cwd, env, out: (t) => (out += t) });
-  program.parse(["node", "berth", "import", ...args]);
-  return out;
-}
-
-/** Renders the written stack file with the real program, each named secret set to a stand-in. */
-async function render(dir: string, stack: string) {
-  const file = readStackFile(path.join(dir, `Pulumi.${stack}.yaml`), testSecret);
-  const names = [...fs.readFileSync(path.join(dir, `Pulumi.${stack}.yaml`), "utf8").matchAll(/berth:secrets\.(\w+)/g)];
-  file.config["berth:secrets"] = JSON.stringify(
-    Object.fromEntries(names.map((m) => [m[1], testSecret(`berth:secrets.${m[1]}`)])),
-  );
-  file.secretKeys.push("berth:secrets");
-  const cwd = process.cwd();
-  process.chdir(dir); // accessory files are read relative to the project, as `pulumi up` does
-  try {
-    return await runIndex(stack, file);
-  } finally {
-    process.chdir(cwd);
-  }
 }
 
 /** Container names, app containers without the fingerprint their names end in. */
@@ -81,7 +54,7 @@ const CORPUS: {
     stack: "production",
     args: [],
     snapshot: true,
-    containers: ["kamal-proxy", "myapp-web-production-fill-in-version"],
+    containers: ["kamal-proxy", "myapp-web-production-filled"],
   },
   {
     name: "web-job",
@@ -175,7 +148,6 @@ describe("mapping Kamal keys", () => {
         "run_directory",
         "sshkit",
         "output",
-        "aliases",
         "servers/workers/options/log-opt",
         "servers/workers/stop_timeout",
         "servers/workers/asset_path",
@@ -217,6 +189,7 @@ describe("mapping Kamal keys", () => {
         "accessories/mysql/registry",
         "accessories/mysql/network",
         "accessories/mysql/proxy",
+        "aliases/console",
       ],
     );
     assert.ok(result.unmapped.every((u) => u.reason.length > 10));
@@ -253,7 +226,11 @@ describe("mapping Kamal keys", () => {
     const mysql = (config.accessories as Record<string, any>).mysql;
     // Placed by tag: the hosts carrying "experiments".
     assert.deepEqual(mysql.hosts, ["web-2", "workers-1"]);
-    assert.deepEqual(mysql.directories, ["mysql-logs:/var/log/mysql", "mysql-data:/var/lib/mysql"]);
+    // Where Kamal keeps them: the SSH user's home, in the accessory's service directory.
+    assert.deepEqual(mysql.directories, [
+      "/home/app/mysql/mysql-logs:/var/log/mysql",
+      "/home/app/mysql/mysql-data:/var/lib/mysql",
+    ]);
   });
 
   it("lists each secret once, with the command that sets it and never a value", () => {
@@ -487,5 +464,239 @@ describe("loading Kamal configuration", () => {
     assert.equal(after.config["berth:version"], "v2");
     assert.deepEqual(after.secretKeys.sort(), ["berth:secrets", "hcloud:token"]);
     assert.match(fs.readFileSync(file, "utf8"), /^encryptionsalt: v1:c2FsdA==:v1:abc$/m);
+  });
+});
+
+/** A Kamal project holding only config/deploy.yml with this text. */
+function project(deployYml: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-import-fidelity-"));
+  scratch.push(dir);
+  fs.mkdirSync(path.join(dir, "config"));
+  fs.writeFileSync(path.join(dir, "config", "deploy.yml"), deployYml);
+  return dir;
+}
+
+/** Imports the text, then renders the stack a user gets after filling in what import asks for. */
+async function importAndRender(deployYml: string, args: string[] = [], env: Record<string, string> = {}) {
+  const dir = project(deployYml);
+  const out = cli(dir, ["--stack", "production", "--version", "v1", "--ssh-public-key", keyFile(dir), ...args], env);
+  const text = fs.readFileSync(path.join(dir, "Pulumi.production.yaml"), "utf8");
+  const { resources } = await render(dir, "production");
+  const switches = byType(resources, "command:remote:Command").filter((r) =>
+    /kamal-proxy deploy/.test(r.inputs.create),
+  );
+  return {
+    out,
+    text,
+    resources,
+    switches,
+    config: readStackFile(path.join(dir, "Pulumi.production.yaml"), testSecret),
+  };
+}
+
+function keyFile(dir: string): string {
+  const file = path.join(dir, "id_ed25519.pub");
+  fs.writeFileSync(file, `${KEY}\n`);
+  return file;
+}
+
+const KAMAL_BASE = "service: app\nimage: acme/app\n";
+
+describe("importing what the Kamal configuration says, nothing more", () => {
+  it("keeps accessory directories where Kamal keeps them: the SSH user's home, <service>-<accessory>", async () => {
+    const { resources, config } = await importAndRender(
+      `${KAMAL_BASE}servers: [192.0.2.10]\nssh:\n  user: deploy\naccessories:\n  db:\n    image: mysql:8.4\n    host: 192.0.2.10\n    directories:\n      - data:/var/lib/mysql\n      - /srv/backups:/backups\n`,
+    );
+    assert.deepEqual(JSON.parse(config.config["berth:accessories"]).db.directories, [
+      "/home/deploy/app-db/data:/var/lib/mysql",
+      "/srv/backups:/backups",
+    ]);
+    const db = byType(resources, "docker:index/container:Container").find((c) => c.inputs.name === "app-db")!;
+    assert.ok(
+      db.inputs.volumes.some(
+        (v: any) => v.hostPath === "/home/deploy/app-db/data" && v.containerPath === "/var/lib/mysql",
+      ),
+    );
+  });
+
+  it("imports proxy.host without ssl as plain HTTP, Kamal's default", async () => {
+    const { switches, config } = await importAndRender(
+      `${KAMAL_BASE}servers: [192.0.2.10]\nproxy:\n  host: app.example.com\n`,
+    );
+    assert.equal(JSON.parse(config.config["berth:proxy"]).ssl, false);
+    assert.equal(switches.length, 1);
+    assert.match(switches[0].inputs.create, /--host=app\.example\.com/);
+    assert.doesNotMatch(switches[0].inputs.create, /--tls/);
+  });
+
+  it("puts Kamal's primary_role behind kamal-proxy, and not web", async () => {
+    const { switches, config } = await importAndRender(
+      `${KAMAL_BASE}primary_role: api\nservers:\n  web: [192.0.2.10]\n  api: [192.0.2.11]\n`,
+    );
+    const servers = JSON.parse(config.config["berth:servers"]);
+    assert.equal(servers.web.proxy, false);
+    assert.equal(servers.api.proxy, true);
+    assert.deepEqual(
+      switches.map((s) => s.name),
+      switches.filter((s) => s.name.includes("api")).map((s) => s.name),
+    );
+    assert.equal(switches.length, 1);
+  });
+
+  for (const [what, yml, provision] of [
+    [
+      "workers only, no proxy",
+      `${KAMAL_BASE}primary_role: workers\nservers:\n  workers:\n    hosts: [192.0.2.10]\n    proxy: false\n`,
+    ],
+    [
+      "several proxied hosts",
+      `${KAMAL_BASE}servers: [192.0.2.10, 192.0.2.11]\nproxy:\n  hosts: [app.example.com, www.example.com]\n`,
+    ],
+    ["a proxy answering any host", `${KAMAL_BASE}servers: [192.0.2.10]\n`],
+  ].flatMap(([what, yml]) => [
+    [what, yml, false],
+    [what, yml, true],
+  ]) as [string, string, boolean][]) {
+    // With --provision berth creates servers; DNS and a load balancer still need host names.
+    if (provision && what === "several proxied hosts") continue;
+    it(`creates no DNS zone, load balancer or certificate Kamal never had: ${what}${provision ? ", --provision" : ""}`, async () => {
+      const { resources, switches, text } = await importAndRender(yml, provision ? ["--provision", "cx23@fsn1"] : []);
+      const types = new Set(resources.map((r) => r.type));
+      for (const t of [
+        "hcloud:index/zone:Zone",
+        "hcloud:index/loadBalancer:LoadBalancer",
+        "hcloud:index/managedCertificate:ManagedCertificate",
+      ])
+        assert.ok(!types.has(t), `${t} created`);
+      assert.ok(
+        !resources.some((r) => r.type.startsWith("hcloud:") && r.type.includes("Rrset")),
+        "DNS records created",
+      );
+      assert.doesNotMatch(text, /fill-in-dns/);
+      for (const s of switches) assert.doesNotMatch(s.inputs.create, /--host=fill-in/);
+      if (what === "a proxy answering any host") assert.doesNotMatch(switches[0].inputs.create, /--host=/);
+    });
+  }
+
+  it("provisions servers, DNS and the load balancer only with --provision", async () => {
+    const { resources } = await importAndRender(
+      `${KAMAL_BASE}servers: [192.0.2.10, 192.0.2.11]\nproxy:\n  hosts: [app.example.com]\n`,
+      ["--provision", "cx23@fsn1"],
+    );
+    assert.equal(byType(resources, "hcloud:index/loadBalancer:LoadBalancer").length, 1);
+    assert.equal(byType(resources, "hcloud:index/server:Server").length, 2);
+  });
+
+  it("evaluates ENV lookups with || defaults and fetch with a default, never other Ruby", () => {
+    const dir = project(
+      `service: <%= ENV["SERVICE"] || "shop" %>\nimage: <%= ENV.fetch("IMAGE", "acme/shop") %>\nservers: [<%= ENV['HOST'] || ENV['FALLBACK_HOST'] %>]\nproxy:\n  host: <%= ENV["APP_HOST"] %>\n`,
+    );
+    const source = loadKamal({
+      file: path.join(dir, "config", "deploy.yml"),
+      env: { FALLBACK_HOST: "192.0.2.7" },
+      readFile: (f) => (fs.existsSync(f) ? fs.readFileSync(f, "utf8") : undefined),
+    });
+    assert.equal(source.config.service, "shop");
+    assert.equal(source.config.image, "acme/shop");
+    assert.deepEqual(source.config.servers, ["192.0.2.7"]);
+    assert.equal((source.config.proxy as any).host, "fill-in-app-host");
+    // The unset variable lands in a checked field: the import writes it, the stack refuses it.
+    cli(dir, ["--stack", "production", "--version", "v1", "--ssh-public-key", keyFile(dir)]);
+    const file = readStackFile(path.join(dir, "Pulumi.production.yaml"), testSecret);
+    assert.throws(
+      () => parseConfig(fromEngineConfig(file.config), "production"),
+      /berth:proxy\.hosts\[0\]: still holds the placeholder fill-in-app-host/,
+    );
+    assert.match(fs.readFileSync(path.join(dir, "Pulumi.production.yaml"), "utf8"), /ERB tag <%= ENV\["APP_HOST"\] %>/);
+  });
+
+  it("keeps single-word SSH host aliases, registries with a port, and Kamal's local registry", async () => {
+    const { config, out } = await importAndRender(
+      `service: app\nimage: app\nservers: [homelab]\nregistry:\n  server: localhost:5555\nproxy:\n  run:\n    registry: registry.example.com:4443\n    version: v0.9.2\n`,
+    );
+    assert.deepEqual(JSON.parse(config.config["berth:hosts"]), { "web-1": { address: "homelab" } });
+    assert.equal(config.config["berth:image"], "localhost:5555/app");
+    assert.equal(
+      JSON.parse(config.config["berth:proxy"]).image,
+      "registry.example.com:4443/basecamp/kamal-proxy:v0.9.2",
+    );
+    assert.match(out, /localhost:5555 is Kamal's local registry/);
+  });
+
+  it("maps Kamal aliases with a berth equivalent to berth:aliases", () => {
+    const result = mapKamal(
+      {
+        ...{ service: "app", image: "acme/app", servers: ["192.0.2.10"] },
+        aliases: {
+          rails: 'app exec --reuse -p -r console "bin/rails"',
+          tail: "app logs -f -r web",
+          db_logs: "accessory logs db",
+          info: "details -p",
+          console: 'app exec -i --reuse "bin/rails console"',
+          ship: "deploy -d production",
+        },
+      },
+      { version: "v1", publicKey: KEY },
+    );
+    assert.deepEqual(result.config.aliases, {
+      rails: "exec --role console bin/rails",
+      tail: "logs --follow --role web",
+      "db-logs": "accessory logs db",
+      info: "details",
+    });
+    assert.deepEqual(
+      result.unmapped.map((u) => u.key),
+      ["aliases/console", "aliases/ship"],
+    );
+  });
+
+  it("answers a YAML alias bomb and a missing --ssh-public-key file in one line, without a stack trace", async () => {
+    const bomb = project(
+      `a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n${KAMAL_BASE}servers: [192.0.2.10]\n`,
+    );
+    for (const [dir, args, expected] of [
+      [bomb, ["--version", "v1"], /anchors and aliases expand into too many values/],
+      [
+        project(`${KAMAL_BASE}servers: [192.0.2.10]\n`),
+        ["--ssh-public-key", "missing.pub"],
+        /--ssh-public-key: .*missing\.pub not found/,
+      ],
+    ] as const) {
+      let err = "";
+      const code = await runCli(["import", "--stack", "production", ...args], {
+        out: () => {},
+        err: (t) => (err += t),
+        env: {},
+        cwd: dir,
+        confirm: async () => false,
+      });
+      assert.equal(code, 1);
+      assert.match(err, expected);
+      assert.doesNotMatch(err, /\n\s+at /, "stack trace printed");
+    }
+  });
+
+  it("takes time in proportion to the file's size", () => {
+    const config = (n: number) =>
+      `${KAMAL_BASE}servers: [192.0.2.10]\nenv:\n  clear:\n${Array.from({ length: n }, (_, i) => `    VAR_${i}: value-${i}\n`).join("")}`;
+    const time = (n: number) => {
+      const dir = project(config(n));
+      const file = path.join(dir, "config", "deploy.yml");
+      let best = Infinity;
+      for (let i = 0; i < 2; i++) {
+        const start = process.hrtime.bigint();
+        loadKamal({ file, env: {}, readFile: (f) => fs.readFileSync(f, "utf8") });
+        best = Math.min(best, Number(process.hrtime.bigint() - start) / 1e6);
+      }
+      return best;
+    };
+    time(1000); // warm up
+    const small = time(5000);
+    const large = time(20000);
+    // 4x the keys: linear is about 4x; comparing every key with every other one was 16x and more.
+    assert.ok(
+      large / small < 9,
+      `4x the keys took ${(large / small).toFixed(1)}x the time (${small.toFixed(0)} ms -> ${large.toFixed(0)} ms)`,
+    );
   });
 });

@@ -8,7 +8,8 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runCli } from "../cli/main";
 import { Io } from "../cli/process";
-import { PLAN_NOTE } from "../plan/show";
+import { UNKNOWN } from "../plan/render";
+import { PLAN_NOTE, UNKNOWN_MARK } from "../plan/show";
 import { diffRenders, EXAMPLE_SECRETS, ROOT, runIndex, stackConfig } from "./harness";
 
 async function berth(cwd: string, ...args: string[]) {
@@ -63,9 +64,25 @@ for (const stack of ["staging", "production"]) {
       assert.match(lines[0], new RegExp(`^berth plan: stack ${stack}, \\d+ resources$`));
       assert.equal(lines[1], PLAN_NOTE);
       assert.ok(lines.includes("berth:app:App myapp"));
-      assert.ok(lines.some((l) => /^ {6}image: "sha256:/.test(l)));
+      // What the provider computes on create is shown unknown, never as a made-up id or digest.
+      assert.ok(lines.some((l) => l === `      image: ${UNKNOWN_MARK}`));
+      assert.ok(lines.some((l) => l === `      firewallIds: ["${UNKNOWN_MARK}"]`));
+      assert.doesNotMatch(r.out, /sha256:0{8}|firewallIds: \[\d|networkId":\d|"ip":"10\.0\.1\.1\d\d"/);
+      assert.ok(!r.out.includes(UNKNOWN), "the runtime's unknown marker leaked");
       assert.match(r.err, /rendered with stand-ins: BERTH_FINGERPRINT_KEY, KAMAL_REGISTRY_PASSWORD, /);
       assert.match(r.err, /with stand-ins it differs from the deployed one/);
+      // The render takes seconds: progress on stderr, the plan alone on stdout.
+      assert.match(r.err, new RegExp(`^berth: rendering stack ${stack} offline: done in \\d+\\.\\d s$`, "m"));
+      assert.ok(!r.out.includes("[secret] berth:"));
+    });
+
+    it("prints every script and label list whole with --full", async () => {
+      const r = await berth(ROOT, "plan", "--stack", stack, "--full");
+      assert.equal(r.code, 0, r.err);
+      assert.doesNotMatch(r.out, /chars, sha256 /);
+      // A script: `create: |` and its lines below, indented under the key.
+      assert.match(r.out, /\n {6}create: \|\n {8}set -eu\n/);
+      assert.match(r.out, /\n {6}labels:\n {8}\[\n {10}\{\n {12}"label": "service",\n {12}"value": "myapp"\n/);
       assert.ok(!r.out.includes("[secret] berth:"));
     });
   });
@@ -157,5 +174,38 @@ describe("berth plan --diff", () => {
     const r = await berth(repo, "plan", "--stack", "staging", "--diff", "no-such-branch");
     assert.equal(r.code, 1);
     assert.match(r.err, /"no-such-branch" is not a commit .* pass a branch, tag or commit to --diff/);
+  });
+});
+
+describe("berth plan and credentials in the stack file", () => {
+  // A stack file beside the project's own, as a user's would be; removed after.
+  const stack = `credential-check-${process.pid}`;
+  const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
+  after(() => fs.rmSync(file, { force: true }));
+  const staging = fs.readFileSync(path.join(ROOT, "Pulumi.staging.yaml"), "utf8");
+  const token = "ghp_16C7e42F292c6912E7710c838347Ae178B4a";
+
+  it("refuses a credential pasted as a secret's name and never prints it", async () => {
+    fs.writeFileSync(file, staging.replace("passwordSecret: KAMAL_REGISTRY_PASSWORD", `passwordSecret: ${token}`));
+    const r = await berth(ROOT, "plan", "--stack", stack);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.err,
+      /berth:registry\.passwordSecret \(Pulumi\.credential-check-\d+\.yaml:\d+:\d+\): looks like a credential, not the name of one/,
+    );
+    assert.ok(!(r.out + r.err).includes(token), "the credential was printed");
+    assert.ok(!(r.out + r.err).includes(token.slice(4, 20)), "part of the credential was printed");
+  });
+
+  it("refuses a plain-text secret with the command that encrypts it, and never prints the value", async () => {
+    const value = "4c0d1e5b0a2f4e6d8c9b7a6f5e4d3c2b";
+    fs.writeFileSync(file, `${staging}  berth:secrets:\n    RAILS_MASTER_KEY: ${value}\n`);
+    const r = await berth(ROOT, "plan", "--stack", stack);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.err,
+      new RegExp(`pulumi config set --secret --path 'berth:secrets\\.RAILS_MASTER_KEY' --stack ${stack}`),
+    );
+    assert.ok(!(r.out + r.err).includes(value), "the secret was printed");
   });
 });

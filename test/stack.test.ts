@@ -211,7 +211,12 @@ describe("invalid configuration", () => {
     assert.ok(error instanceof Error);
     assert.equal(error.registered, 0, "no resource may be registered");
     assert.equal(error.constructor.name, "RunError", "RunError is shown by Pulumi without a stack trace");
-    assert.match(error.message, /berth:hosts\.web-2\.serverType: required/);
-    assert.match(error.message, /berth:servers\.job\.hosts\[1\]: unknown host "job-9"/);
+    // Each names its config path and, since the program runs beside Pulumi.production.yaml, where
+    // that path is written in it.
+    assert.match(error.message, /berth:hosts\.web-2\.serverType \(Pulumi\.production\.yaml:\d+:\d+\): required/);
+    assert.match(
+      error.message,
+      /berth:servers\.job\.hosts\[1\] \(Pulumi\.production\.yaml:\d+:\d+\): unknown host "job-9"/,
+    );
   });
 });

@@ -1,4 +1,4 @@
-// The real validators, cloud-init schema and shellcheck (Debian packages, installed by .ci/run),
+// The real validators, cloud-init schema and shellcheck (Debian packages, installed by scripts/test-setup),
 // as assertions the test files share.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";

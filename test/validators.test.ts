@@ -1,5 +1,5 @@
 // Real validators on what berth generates: `cloud-init schema` on user data and `shellcheck`
-// on every script berth sends to a host. Both come from Debian (installed by .ci/run).
+// on every script berth sends to a host. Both come from Debian (installed by scripts/test-setup).
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { before, describe, it } from "node:test";

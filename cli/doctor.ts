@@ -1,0 +1,221 @@
+// `berth doctor`: everything a first `pulumi up` needs, checked before it runs, each missing
+// piece with the one command that supplies it. `berth up` and `berth preview` run it first.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Command } from "commander";
+import { parse } from "yaml";
+import { ConfigError, fromEngineConfig, parseConfig, readStackFile } from "../config/load";
+import { setSecretCommand } from "../config/secrets";
+import { withMissingSecrets } from "./plan";
+import { CliError, execute, Io } from "./process";
+import { pulumiBinary } from "./pulumi";
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  /** The command or step that fixes it. */
+  fix?: string;
+}
+
+const INSTALL_PULUMI = "install the Pulumi CLI: https://www.pulumi.com/docs/iac/download-install/";
+
+/** Runs pulumi quietly; undefined when it is not installed. */
+export async function pulumiQuiet(io: Io, args: string[], extra: { input?: string; env?: NodeJS.ProcessEnv } = {}) {
+  let err = "";
+  const quiet: Io = { ...io, err: (t) => (err += t), out: () => {} };
+  try {
+    const res = await execute(quiet, pulumiBinary(io), args, { capture: true, ...extra });
+    return { ...res, stderr: err };
+  } catch (e) {
+    if (e instanceof CliError) return undefined;
+    throw e;
+  }
+}
+
+/** Secrets and credentials the stack names that its file does not hold, from an offline read. */
+export function missingCredentials(root: string, stack: string): { missing: string[]; problems: string[] } {
+  const file = path.join(root, `Pulumi.${stack}.yaml`);
+  try {
+    const read = readStackFile(file, () => "stand-in");
+    const { file: withStandIns, standIns } = withMissingSecrets(read, stack);
+    const cfg = parseConfig(fromEngineConfig(withStandIns.config), stack, undefined, root);
+    const cloud = Object.values(cfg.hosts).some((h) => h.kind === "cloud");
+    const token = cloud && !read.secretKeys.includes("hcloud:token") ? ["hcloud:token"] : [];
+    return { missing: [...token, ...standIns.map((n) => `berth:secrets.${n}`)], problems: [] };
+  } catch (err) {
+    if (err instanceof ConfigError) return { missing: [], problems: err.problems };
+    throw err;
+  }
+}
+
+/** Every check, in the order a first deploy needs them. */
+export async function diagnose(io: Io, stack: string): Promise<Check[]> {
+  const checks: Check[] = [];
+  const root = io.cwd;
+
+  const version = await pulumiQuiet(io, ["version"]);
+  const cli = version && version.code === 0 ? version.stdout.trim() : undefined;
+  checks.push(
+    cli
+      ? { name: "Pulumi CLI", ok: true, detail: `${pulumiBinary(io)} ${cli}` }
+      : { name: "Pulumi CLI", ok: false, detail: "not found", fix: INSTALL_PULUMI },
+  );
+
+  const project = fs.existsSync(path.join(root, "Pulumi.yaml"))
+    ? (parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as { backend?: { url?: string } })
+    : undefined;
+  const backend = io.env.PULUMI_BACKEND_URL ?? project?.backend?.url ?? "Pulumi Cloud";
+  const stackFile = path.join(root, `Pulumi.${stack}.yaml`);
+  const exists = fs.existsSync(stackFile);
+  let created = false;
+  if (cli) {
+    const list = await pulumiQuiet(io, ["stack", "ls", "--json"]);
+    let names: string[];
+    try {
+      names = list?.code === 0 ? (JSON.parse(list.stdout) as { name: string }[]).map((s) => s.name) : [];
+    } catch {
+      names = [];
+    }
+    checks.push(
+      list?.code === 0
+        ? { name: "Backend", ok: true, detail: backend }
+        : {
+            name: "Backend",
+            ok: false,
+            detail: `${backend}: ${list?.stderr.trim() || "not reachable"}`,
+            fix: "pulumi login",
+          },
+    );
+    created = names.includes(stack);
+    checks.push(
+      created
+        ? { name: "Stack", ok: true, detail: `${stack} exists` }
+        : { name: "Stack", ok: false, detail: `${stack} does not exist yet`, fix: `berth init ${stack}` },
+    );
+  }
+
+  const salt = exists && /^encryptionsalt:/m.test(fs.readFileSync(stackFile, "utf8"));
+  const passphrase = io.env.PULUMI_CONFIG_PASSPHRASE !== undefined || !!io.env.PULUMI_CONFIG_PASSPHRASE_FILE;
+  // A stack berth init will create, or one created with passphrase secrets (it has a salt).
+  if (salt || !created) {
+    checks.push(
+      passphrase
+        ? { name: "Passphrase", ok: true, detail: "PULUMI_CONFIG_PASSPHRASE is set" }
+        : {
+            name: "Passphrase",
+            ok: false,
+            detail: "the stack's secrets are encrypted with a passphrase, and none is set",
+            fix: "export PULUMI_CONFIG_PASSPHRASE='...' (or PULUMI_CONFIG_PASSPHRASE_FILE=path)",
+          },
+    );
+  }
+
+  if (!exists) {
+    checks.push({
+      name: "Stack file",
+      ok: false,
+      detail: `no Pulumi.${stack}.yaml in ${root}`,
+      fix: `copy Pulumi.staging.yaml to Pulumi.${stack}.yaml and edit it, or berth import --stack ${stack}`,
+    });
+    return checks;
+  }
+  const { missing, problems } = missingCredentials(root, stack);
+  checks.push(
+    problems.length === 0
+      ? { name: "Configuration", ok: true, detail: `Pulumi.${stack}.yaml is valid` }
+      : { name: "Configuration", ok: false, detail: problems.join("\n    "), fix: `edit Pulumi.${stack}.yaml` },
+  );
+  const needed = missing.filter((k) => !(k === "hcloud:token" && io.env.HCLOUD_TOKEN));
+  checks.push(
+    needed.length === 0
+      ? {
+          name: "Secrets",
+          ok: true,
+          detail: problems.length ? "not checked (configuration invalid)" : "every secret the stack names is set",
+        }
+      : {
+          name: "Secrets",
+          ok: false,
+          detail: `not set: ${needed.join(", ")}`,
+          fix: `berth init ${stack} (asks for each), or ${needed.map((k) => setSecretCommand(k, stack)).join("; ")}`,
+        },
+  );
+
+  // The passphrase is right when Pulumi can decrypt a value with it.
+  if (cli && salt && passphrase) {
+    const config = ((parse(fs.readFileSync(stackFile, "utf8")) ?? {}) as { config?: Record<string, any> }).config ?? {};
+    const isSecure = (v: unknown) => !!v && typeof v === "object" && "secure" in v;
+    const named = Object.entries(config["berth:secrets"] ?? {}).find(([, v]) => isSecure(v))?.[0];
+    const secretKey = isSecure(config["hcloud:token"]) ? ["hcloud:token"] : named ? [`berth:secrets.${named}`] : [];
+    if (secretKey.length > 0) {
+      const got = await pulumiQuiet(io, ["config", "get", secretKey[0], "--path", "--stack", stack]);
+      if (got?.code !== 0)
+        checks.push({
+          name: "Passphrase",
+          ok: false,
+          detail: `Pulumi cannot decrypt ${secretKey[0]} with it: ${got?.stderr.trim().split("\n")[0] ?? ""}`,
+          fix: "export the passphrase the stack was created with",
+        });
+    }
+  }
+
+  const sshSecret = /privateKeySecret:/.test(fs.readFileSync(stackFile, "utf8"));
+  if (!sshSecret) {
+    const agent = io.env.SSH_AUTH_SOCK
+      ? await execute(io, "ssh-add", ["-l"], { capture: true }).catch(() => undefined)
+      : undefined;
+    checks.push(
+      agent?.code === 0
+        ? { name: "SSH", ok: true, detail: "ssh-agent holds a key" }
+        : {
+            name: "SSH",
+            ok: false,
+            detail: io.env.SSH_AUTH_SOCK ? "ssh-agent holds no key" : "no ssh-agent (SSH_AUTH_SOCK is not set)",
+            fix: `ssh-add ~/.ssh/id_ed25519, or store a private key: ${setSecretCommand("berth:secrets.SSH_PRIVATE_KEY", stack)} and set berth:ssh.privateKeySecret`,
+          },
+    );
+  } else checks.push({ name: "SSH", ok: true, detail: "berth:ssh.privateKeySecret names the key" });
+  checks.push({
+    name: "Token scope",
+    ok: true,
+    detail:
+      "not checked: Hetzner shows a read-only token only when something changes; create the token with Read & Write in the Hetzner Console",
+  });
+  return checks;
+}
+
+export function report(checks: Check[]): string {
+  return (
+    checks
+      .map((c) => `${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}${c.fix ? `\n     fix: ${c.fix}` : ""}`)
+      .join("\n") + "\n"
+  );
+}
+
+/** Runs the doctor and stops with its report when anything a deploy needs is missing. */
+export async function requireHealthy(io: Io, stack: string): Promise<void> {
+  const checks = await diagnose(io, stack);
+  const failed = checks.filter((c) => !c.ok);
+  if (failed.length > 0) {
+    io.err(report(checks));
+    throw new CliError(
+      `${failed.length} check${failed.length === 1 ? "" : "s"} failed for stack ${stack}; fix the above first.`,
+    );
+  }
+}
+
+export function registerDoctor(program: Command, io: Io): void {
+  program
+    .command("doctor")
+    .description("Check what a deploy needs: Pulumi CLI, backend, stack, passphrase, secrets, SSH key.")
+    .option("-s, --stack <name>", "stack to check (default: BERTH_STACK)")
+    .action(async (opts: { stack?: string }) => {
+      const stack = opts.stack ?? io.env.BERTH_STACK;
+      if (!stack) throw new CliError("doctor needs a stack: pass --stack NAME.");
+      const checks = await diagnose(io, stack);
+      io.out(report(checks));
+      const failed = checks.filter((c) => !c.ok).length;
+      if (failed > 0) throw new CliError(`${failed} check${failed === 1 ? "" : "s"} failed.`);
+    });
+}
