@@ -1,5 +1,6 @@
 // The `berth` command line: one program, each command registered from its own module.
 import { Command, CommanderError } from "commander";
+import { registerFleet } from "../fleet/cli";
 import { commandIndex, expandAlias, readAliases, stackArgument } from "./aliases";
 import { registerHistory } from "./history";
 import { registerImport } from "./import";
@@ -21,6 +22,7 @@ export function buildProgram(io: Io): Command {
   registerRemote(program, io);
   registerPlan(program, io);
   registerImport(program, { out: io.out, env: io.env, cwd: io.cwd });
+  registerFleet(program, io);
   program.addHelpText(
     "after",
     "\nYour own commands come from berth:aliases in Pulumi.<stack>.yaml (berth NAME --stack S).\n",

@@ -13,6 +13,7 @@
 // otherwise each step takes BERTH_FAKE_STEP_MS (default 5). BERTH_FAKE_RENDER=fixed skips the
 // program and steps through a fixed set of eight resources (benchmarks of the service alone).
 "use strict";
+const { Buffer } = require("node:buffer");
 const crypto = require("node:crypto");
 const fs = require("node:fs");
 const path = require("node:path");
