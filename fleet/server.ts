@@ -77,12 +77,10 @@ export async function buildServer(fleet: Fleet) {
     const token = header.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
     const actor = await fleet.authenticate(token);
     if (!actor)
-      return reply
-        .code(401)
-        .send({
-          error: "unauthorized",
-          problems: ["Authorization: send `Bearer <token>`; create one with `berth fleet token create`"],
-        });
+      return reply.code(401).send({
+        error: "unauthorized",
+        problems: ["Authorization: send `Bearer <token>`; create one with `berth fleet token create`"],
+      });
     if (RANK[actor.role] < RANK[role])
       return reply
         .code(403)

@@ -11,7 +11,9 @@
 //   a version containing "fail"  fails the update at the app's proxy switch (the health check),
 //   a version containing "slow"  takes BERTH_FAKE_SLOW_MS (default 1500) per resource step,
 // otherwise each step takes BERTH_FAKE_STEP_MS (default 5). BERTH_FAKE_RENDER=fixed skips the
-// program and steps through a fixed set of eight resources (benchmarks of the service alone).
+// program and steps through a fixed set of eight resources named like berth's (for tests and
+// benchmarks of the service around the engine), except for the stacks listed in
+// BERTH_FAKE_PROGRAM_STACKS, which still render berth's program.
 "use strict";
 const { Buffer } = require("node:buffer");
 const crypto = require("node:crypto");

@@ -30,7 +30,8 @@ function eventSink(target) {
     send: (body) => call.write(new EventRequest().setEvent(JSON.stringify(stamp(body)))),
     close: async () => {
       call.end();
-      await Promise.race([finished, sleep(2000)]);
+      // Bounded, and unref'd so a finished stream never keeps the process alive.
+      await Promise.race([finished, new Promise((r) => setTimeout(r, 2000).unref())]);
       client.close();
     },
   };
@@ -49,7 +50,8 @@ function mask(value) {
 
 /** What the program declares: berth's program under mocks, or a fixed set for benchmarks. */
 async function declared(stack, config) {
-  if (process.env.BERTH_FAKE_RENDER === "fixed") {
+  const program = (process.env.BERTH_FAKE_PROGRAM_STACKS || "").split(",").includes(stack);
+  if (process.env.BERTH_FAKE_RENDER === "fixed" && !program) {
     const version = config.config["berth:version"] || "0";
     const app = (config.config["berth:service"] || "app").replace(/"/g, "");
     const steps = [
