@@ -429,6 +429,7 @@ export class Fleet {
       "status",
       scheduledAt ? `scheduled for ${scheduledAt.toISOString()} by ${actor.name}` : `queued by ${actor.name}`,
     );
+    await this.flushEvents();
     await this.enqueue(row.id, stack, scheduledAt);
     return row;
   }

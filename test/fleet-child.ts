@@ -8,6 +8,7 @@ startTestFleet(dir, health, {
   env: {
     PULUMI_CONFIG_PASSPHRASE: "fleet-test-passphrase",
     BERTH_FAKE_STEP_MS: "2",
+    BERTH_FAKE_RENDER: "fixed",
     BERTH_FAKE_SLOW_MS: process.env.BERTH_FAKE_SLOW_MS ?? "400",
   },
 }).then(

@@ -44,7 +44,7 @@ export async function startTestFleet(
     projectDir: path.join(dir, "project"),
     pulumiRoot: STAND_IN,
     backendUrl: `file://${path.join(dir, "state")}`,
-    env: { PULUMI_CONFIG_PASSPHRASE: "fleet-test-passphrase", BERTH_FAKE_STEP_MS: "2" },
+    env: { PULUMI_CONFIG_PASSPHRASE: "fleet-test-passphrase", BERTH_FAKE_STEP_MS: "2", BERTH_FAKE_RENDER: "fixed" },
     healthUrl: health,
     healthTimeoutMs: 1500,
     heartbeatMs: 300,
