@@ -4,6 +4,7 @@
 // graphile-worker runs its queue on either.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { Worker } from "node:worker_threads";
 import { Pool } from "pg";
 
 export interface Store {
@@ -22,7 +23,12 @@ export class FleetSetupError extends Error {
   }
 }
 
-export async function openStore(opts: { databaseUrl?: string; dataDir: string }): Promise<Store> {
+export async function openStore(opts: {
+  databaseUrl?: string;
+  dataDir: string;
+  /** The URL is an embedded store's socket, served by another process (a worker's view of it). */
+  embeddedUrl?: boolean;
+}): Promise<Store> {
   if (opts.databaseUrl) {
     const pool = new Pool({ connectionString: opts.databaseUrl, max: 10 });
     pool.on("error", () => undefined);
@@ -35,7 +41,12 @@ export async function openStore(opts: { databaseUrl?: string; dataDir: string })
       );
     }
     await migrate(pool);
-    return { kind: "postgres", connectionString: opts.databaseUrl, pool, close: () => pool.end() };
+    return {
+      kind: opts.embeddedUrl ? "embedded" : "postgres",
+      connectionString: opts.databaseUrl,
+      pool,
+      close: () => pool.end(),
+    };
   }
   return openEmbedded(opts.dataDir);
 }
@@ -54,15 +65,22 @@ async function openEmbedded(dataDir: string): Promise<Store> {
       );
     fs.writeFileSync(lock, String(process.pid));
   }
-  const { PGlite } = await import("@electric-sql/pglite");
-  const { PGLiteSocketServer } = await import("@electric-sql/pglite-socket");
-  const db = await PGlite.create(path.join(dataDir, "db"));
   const socketDir = path.join(dataDir, "socket");
   fs.mkdirSync(socketDir, { recursive: true, mode: 0o700 });
   const socket = path.join(socketDir, ".s.PGSQL.5432");
   fs.rmSync(socket, { force: true });
-  const server = new PGLiteSocketServer({ db, path: socket, maxConnections: 64 });
-  await server.start();
+  const worker = new Worker(path.join(__dirname, "embedded-db.cjs"), { workerData: { dataDir, socket } });
+  const answer = () =>
+    new Promise<unknown>((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+    });
+  const ready = await answer();
+  if (ready !== "ready") {
+    await worker.terminate();
+    fs.rmSync(lock, { force: true });
+    throw new FleetSetupError(`the embedded store in ${dataDir} did not open: ${JSON.stringify(ready)}`);
+  }
   const connectionString = `postgresql://postgres@localhost/postgres?host=${encodeURIComponent(socketDir)}`;
   const pool = new Pool({ connectionString, max: 8 });
   pool.on("error", () => undefined);
@@ -73,8 +91,10 @@ async function openEmbedded(dataDir: string): Promise<Store> {
     pool,
     async close() {
       await pool.end();
-      await server.stop();
-      await db.close();
+      const closed = answer();
+      worker.postMessage("close");
+      await closed;
+      await worker.terminate();
       fs.rmSync(lock, { force: true });
     },
   };

@@ -13,7 +13,7 @@ startTestFleet(dir, health, {
   },
 }).then(
   (f) => {
-    process.stdout.write(JSON.stringify({ url: f.url, token: f.adminToken, worker: f.fleet.workerId }) + "\n");
+    process.stdout.write(JSON.stringify({ url: f.url, token: f.adminToken, worker: f.workerId }) + "\n");
     const stop = () => void f.close().then(() => process.exit(0));
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
