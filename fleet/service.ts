@@ -113,6 +113,7 @@ export class Fleet {
   private pendingEvents: unknown[][] = [];
   private stopping = false;
   private stackTurns = new Map<string, Promise<void>>();
+  private tokenCache = new Map<string, { actor: Actor; until: number }>();
   readonly gates: Record<string, string>;
 
   constructor(readonly opts: FleetOptions) {
@@ -225,12 +226,21 @@ export class Fleet {
     return this.createToken("berth fleet serve", "admin", "admin");
   }
 
+  /**
+   * The token's owner. Answers are remembered for a few seconds, which halves the queries of a
+   * busy dashboard; a revocation applies at once here and within those seconds elsewhere.
+   */
   async authenticate(token: string | undefined): Promise<Actor | undefined> {
     if (!token) return undefined;
+    const hash = hashToken(token);
+    const known = this.tokenCache.get(hash);
+    if (known && known.until > Date.now()) return known.actor;
     const { rows } = await this.db.query("SELECT name, role FROM fleet.tokens WHERE hash = $1 AND revoked_at IS NULL", [
-      hashToken(token),
+      hash,
     ]);
-    return rows[0] ? { name: rows[0].name, role: rows[0].role } : undefined;
+    const actor: Actor | undefined = rows[0] ? { name: rows[0].name, role: rows[0].role } : undefined;
+    if (actor) this.tokenCache.set(hash, { actor, until: Date.now() + 5000 });
+    return actor;
   }
 
   async listTokens() {
@@ -242,6 +252,7 @@ export class Fleet {
 
   async revokeToken(actor: Actor, id: number) {
     await this.db.query("UPDATE fleet.tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", [id]);
+    this.tokenCache.clear();
     await this.audit(actor, "token.revoke", String(id));
   }
 
@@ -351,6 +362,7 @@ export class Fleet {
     const d = parsed.data;
     const stack = `${d.app}-${d.environment}`;
     const servers = await this.servers(d.servers);
+    await this.checkOwnership(stack, servers);
     const known = await this.db.query("SELECT secret_names FROM fleet.stacks WHERE name = $1", [stack]);
     const existing: string[] = known.rows[0]?.secret_names ?? [];
     const provided = Object.keys(d.secrets ?? {});
@@ -432,6 +444,26 @@ export class Fleet {
     await this.flushEvents();
     await this.enqueue(row.id, stack, scheduledAt);
     return row;
+  }
+
+  /**
+   * A Hetzner server is declared, and so created, by the stack of the first app deployed on it;
+   * a second stack declaring it would try to create another server of the same name.
+   */
+  private async checkOwnership(stack: string, servers: ServerRef[]) {
+    const problems: string[] = [];
+    for (const [i, s] of servers.entries()) {
+      if (s.kind !== "hetzner") continue;
+      const { rows } = await this.db.query(
+        "SELECT stack FROM fleet.deployments WHERE $1 = ANY(servers) AND stack <> $2 AND deleted_at IS NULL AND status <> 'cancelled' LIMIT 1",
+        [s.name, stack],
+      );
+      if (rows[0])
+        problems.push(
+          `servers[${i}]: Hetzner server ${s.name} belongs to stack ${rows[0].stack}, which creates it; to deploy another app onto it, register it again as an existing machine (kind existing, its address)`,
+        );
+    }
+    if (problems.length) throw new InputError(problems, 409);
   }
 
   private async checkGate(app: string, environment: string, version: string) {

@@ -8,7 +8,16 @@ import { after, before, describe, it } from "node:test";
 import { Pool } from "pg";
 import { RunningFleet } from "../fleet/run";
 import { nextWindowStart } from "../fleet/service";
-import { Client, healthServer, railsDeploy, server, settle, startTestFleet, tempProject } from "./fleet-support";
+import {
+  Client,
+  healthServer,
+  PUBLIC_KEY,
+  railsDeploy,
+  server,
+  settle,
+  startTestFleet,
+  tempProject,
+} from "./fleet-support";
 
 const SECRET = "planted-master-key-7f3a9c1e5b";
 
@@ -206,6 +215,27 @@ describe("fleet API on the embedded store", () => {
     assert.equal((await viewer.get(`/api/deployments/${created.body.id}`)).body.status, "pending");
     assert.equal((await deployer.post(`/api/deployments/${created.body.id}/cancel`)).status, 202);
     assert.equal((await viewer.get(`/api/deployments/${created.body.id}`)).body.status, "cancelled");
+  });
+
+  it("lets only the first app's stack declare a Hetzner server, which that stack creates", async () => {
+    const hz = { name: "hz-1", kind: "hetzner", serverType: "cx23", location: "fsn1", sshPublicKey: PUBLIC_KEY };
+    assert.equal((await admin.post("/api/servers", hz)).status, 201);
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const owner = await deployer.post(
+      "/api/deployments",
+      railsDeploy("one", "staging", "v1", { servers: ["hz-1"], scheduledAt: later }),
+    );
+    assert.equal(owner.status, 201, JSON.stringify(owner.body));
+    const other = await deployer.post(
+      "/api/deployments",
+      railsDeploy("two", "staging", "v1", { servers: ["hz-1"], scheduledAt: later }),
+    );
+    assert.equal(other.status, 409);
+    assert.match(
+      other.body.problems[0],
+      /^servers\[0\]: Hetzner server hz-1 belongs to stack one-staging, which creates it/,
+    );
+    assert.equal((await deployer.post(`/api/deployments/${owner.body.id}/cancel`)).status, 202);
   });
 
   it("runs a deployment scheduled for a moment later, and not before", async () => {
