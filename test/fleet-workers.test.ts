@@ -7,7 +7,7 @@ import { ChildProcess, spawn } from "node:child_process";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client, healthServer, railsDeploy, server, settle, startTestFleet, tempProject } from "./fleet-support";
-import { Postgres, startPostgres } from "./fleet-postgres";
+import { Postgres, startPostgres } from "../fleet/testing/postgres";
 
 interface Worker {
   child: ChildProcess;

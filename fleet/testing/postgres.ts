@@ -1,4 +1,4 @@
-// A real PostgreSQL server from Debian for the fleet tests: initdb on a temp directory, listening
+// A real PostgreSQL server from Debian for the fleet tests and benchmark: initdb on a temp directory, listening
 // on a unix socket only, as the `postgres` user when run as root (initdb refuses root), stopped after.
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
