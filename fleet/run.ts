@@ -80,13 +80,19 @@ export async function startFleet(opts: ServeOptions): Promise<RunningFleet> {
   try {
     await fleet.start();
     if (separate) {
-      const { store: _s, engine: _e, log: _l, work: _w, ...rest } = options;
       worker = await startWorker({
         connectionString: store.connectionString,
         embedded: store.kind === "embedded",
         dataDir,
         engine: engine.opts,
-        fleet: rest,
+        fleet: {
+          concurrency: opts.concurrency,
+          gates: opts.gates,
+          healthUrl: opts.healthUrl,
+          healthTimeoutMs: opts.healthTimeoutMs,
+          heartbeatMs: opts.heartbeatMs,
+          staleAfterMs: opts.staleAfterMs,
+        },
       });
     }
     const adminToken = await fleet.bootstrapToken();
