@@ -132,7 +132,7 @@ export class Fleet {
     const embedded = this.opts.store.kind === "embedded";
     this.utils = await makeWorkerUtils({ connectionString: this.opts.store.connectionString, logger: quiet });
     await this.utils.migrate();
-    this.timers.push(setInterval(() => void this.flushEvents(), 100));
+    this.timers.push(setInterval(() => void this.flushEvents(), 250));
     if (this.opts.work === false) return;
     await this.db.query("INSERT INTO fleet.workers (id, host, pid) VALUES ($1, $2, $3)", [
       this.workerId,
@@ -155,7 +155,9 @@ export class Fleet {
     this.runner = await run({
       connectionString: this.opts.store.connectionString,
       concurrency: this.opts.concurrency ?? 2,
-      pollInterval: 200,
+      // PostgreSQL wakes workers through LISTEN/NOTIFY; the embedded store cannot, so it is polled,
+      // not too often: its one database session also answers the API.
+      pollInterval: embedded ? 500 : 2000,
       noHandleSignals: true,
       noPreparedStatements: embedded,
       logger: quiet,
@@ -707,7 +709,7 @@ export class Fleet {
         .query("SELECT cancel_requested_by FROM fleet.deployments WHERE id = $1", [id])
         .catch(() => ({ rows: [] as { cancel_requested_by: string | null }[] }));
       if (rows[0]?.cancel_requested_by) controller.abort();
-    }, 200);
+    }, 500);
     const onEvent = (e: EngineEvent) => this.engineEvent(id, e);
     try {
       const stack = await this.withStack(d.stack, async (s) => {
