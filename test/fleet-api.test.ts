@@ -164,7 +164,7 @@ describe("fleet API on the embedded store", () => {
     const failed = await settle(viewer, created.body.id);
     assert.equal(failed.status, "failed");
     assert.match(failed.error, /update failed/);
-    const [undo] = (await viewer.get("/api/deployments?app=shop&environment=staging&limit=1")).body;
+    const undo = await autoRollbackOf(viewer, created.body.id);
     assert.equal(undo.kind, "auto_rollback");
     assert.equal(undo.rollback_of, failed.id);
     assert.equal((await settle(viewer, undo.id)).status, "deployed");
@@ -178,7 +178,7 @@ describe("fleet API on the embedded store", () => {
     );
     const sick = await settle(viewer, created.body.id, (d) => d.status === "rolled_back", 20_000);
     assert.match(sick.error, /health check failed: GET .*v3-sick\/up answered 503/);
-    const [undo] = (await viewer.get("/api/deployments?app=shop&environment=staging&limit=1")).body;
+    const undo = await autoRollbackOf(viewer, created.body.id);
     assert.equal(undo.kind, "auto_rollback");
     assert.equal((await settle(viewer, undo.id)).version, "v1");
   });
@@ -346,6 +346,17 @@ describe("fleet API on the embedded store", () => {
     assert.ok(doc.paths["/api/deployments/{id}/rollback"].post);
   });
 });
+
+/** The automatic rollback the engine starts right after a deployment fails. */
+async function autoRollbackOf(client: Client, failedId: number): Promise<any> {
+  for (let i = 0; i < 100; i++) {
+    const list = (await client.get("/api/deployments?app=shop&environment=staging&limit=5")).body;
+    const found = list.find((d: any) => d.kind === "auto_rollback" && d.rollback_of === failedId);
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no automatic rollback of deployment ${failedId}`);
+}
 
 /** Files under `dir` containing `needle` (grep -r on raw bytes). */
 function grepDir(dir: string, needle: string): Promise<string[]> {
