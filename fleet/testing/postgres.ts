@@ -24,49 +24,51 @@ export async function startPostgres(): Promise<Postgres> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-fleet-pg-"));
   fs.chmodSync(dir, 0o755);
   const data = path.join(dir, "data");
-  const asRoot = process.getuid?.() === 0;
-  const run = (file: string, args: string[]) =>
-    (asRoot ? ["runuser", ["-u", "postgres", "--", file, ...args]] : [file, args]) as [string, string[]];
-  if (asRoot) {
+  // initdb refuses to run as root: as root, the server runs as the postgres user. Node starts it
+  // with that user's ids itself, so the child is the server, and a signal reaches it directly.
+  let ids: { uid: number; gid: number } | undefined;
+  if (process.getuid?.() === 0) {
     try {
-      execFileSync("id", ["postgres"], { stdio: "ignore" });
+      ids = {
+        uid: Number(execFileSync("id", ["-u", "postgres"]).toString()),
+        gid: Number(execFileSync("id", ["-g", "postgres"]).toString()),
+      };
     } catch {
       throw new Error(`no postgres user to run the server as; install the server with: ${INSTALL}`);
     }
     fs.mkdirSync(data);
-    execFileSync("chown", ["-R", "postgres", dir]);
+    fs.chownSync(dir, ids.uid, ids.gid);
+    fs.chownSync(data, ids.uid, ids.gid);
   }
-  const [initdb, initArgs] = run(path.join(bin, "initdb"), ["-D", data, "-A", "trust", "-U", "fleet", "--no-sync"]);
-  execFileSync(initdb, initArgs, { stdio: "ignore", timeout: 60_000 });
-  const [postgres, args] = run(path.join(bin, "postgres"), [
-    "-D",
-    data,
-    "-k",
-    dir,
-    "-c",
-    "listen_addresses=",
-    "-c",
-    "fsync=off",
-    "-c",
-    "max_connections=100",
-  ]);
-  const child: ChildProcess = spawn(postgres, args, { stdio: ["ignore", "ignore", "pipe"] });
+  execFileSync(path.join(bin, "initdb"), ["-D", data, "-A", "trust", "-U", "fleet", "--no-sync"], {
+    stdio: "ignore",
+    timeout: 60_000,
+    ...ids,
+  });
+  const child: ChildProcess = spawn(
+    path.join(bin, "postgres"),
+    ["-D", data, "-k", dir, "-c", "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=100"],
+    { stdio: ["ignore", "ignore", "pipe"], ...ids },
+  );
   let log = "";
   child.stderr?.on("data", (d) => (log += d));
   const socket = path.join(dir, ".s.PGSQL.5432");
   const deadline = Date.now() + 20_000;
-  while (!fs.existsSync(socket)) {
+  while (!/ready to accept connections/.test(log)) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`postgres did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 20));
   }
-  await new Promise((r) => setTimeout(r, 200));
+  if (!fs.existsSync(socket)) throw new Error(`postgres started without its socket ${socket}:\n${log}`);
   return {
     url: `postgresql://fleet@localhost/postgres?host=${encodeURIComponent(dir)}`,
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        // Fast shutdown: clients are disconnected, nothing kept (the data directory is thrown away).
         child.kill("SIGINT");
-        await Promise.race([new Promise((r) => child.once("exit", r)), new Promise((r) => setTimeout(r, 10_000))]);
-        if (child.exitCode === null) child.kill("SIGKILL");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        await exited;
+        clearTimeout(timer);
       }
       fs.rmSync(dir, { recursive: true, force: true });
     },

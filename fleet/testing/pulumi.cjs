@@ -8,7 +8,7 @@
 //
 // It proves what surrounds the engine, never the engine itself: no provider runs, nothing is
 // created anywhere. Behaviour a test needs is asked for through the deployed version:
-//   a version containing "fail"  fails the update at the app's proxy switch (the health check),
+//   a version containing "fail"  fails the update at the switch of the app's route (its health check),
 //   a version containing "slow"  takes BERTH_FAKE_SLOW_MS (default 1500) per resource step,
 // otherwise each step takes BERTH_FAKE_STEP_MS (default 5). BERTH_FAKE_RENDER=fixed skips the
 // program and steps through a fixed set of eight resources named like berth's (for tests and
@@ -19,11 +19,19 @@ const { Buffer } = require("node:buffer");
 const crypto = require("node:crypto");
 const fs = require("node:fs");
 const path = require("node:path");
-const YAML = require("yaml");
+// Loaded only by the commands that read or write settings: every command is a process of its own.
+const yaml = () => require("yaml");
 
 const VERSION = "3.248.0";
+const ROOT = path.resolve(__dirname, "..", "..");
 const PROJECT = "berth";
 const argv = process.argv.slice(2).filter((a) => a !== "--non-interactive");
+
+/** A module of berth itself (TypeScript, loaded through tsx). */
+function berthModule(file) {
+  require(path.join(ROOT, "node_modules", "tsx", "dist", "cjs", "api", "index.cjs")).register();
+  return require(path.join(ROOT, file));
+}
 
 function fail(message, code = 255) {
   process.stderr.write(`error: ${message}\n`);
@@ -65,12 +73,12 @@ function requireProject() {
 const settingsPath = (stack) => path.join(process.cwd(), `Pulumi.${stack}.yaml`);
 function readSettings(stack) {
   try {
-    return YAML.parse(fs.readFileSync(settingsPath(stack), "utf8")) || {};
+    return yaml().parse(fs.readFileSync(settingsPath(stack), "utf8")) || {};
   } catch {
     return {};
   }
 }
-const writeSettings = (stack, s) => fs.writeFileSync(settingsPath(stack), YAML.stringify(s));
+const writeSettings = (stack, s) => fs.writeFileSync(settingsPath(stack), yaml().stringify(s));
 
 // ---- passphrase secrets: AES-256-GCM under a key derived from the passphrase and the stack's salt ----
 function passphrase() {
@@ -81,9 +89,14 @@ function passphrase() {
     'constructing secrets manager of type "passphrase": passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE environment variables',
   );
 }
+// Not the CLI's ciphertext format: only what the fleet relies on (secrets opaque without the
+// passphrase, a wrong one refused). The key is derived cheaply, once per process.
+const keys = new Map();
 function keyFor(settings) {
-  const salt = Buffer.from(settings.encryptionsalt.split(":")[1], "base64");
-  return crypto.scryptSync(passphrase(), salt, 32);
+  const salt = settings.encryptionsalt;
+  if (!keys.has(salt))
+    keys.set(salt, crypto.scryptSync(passphrase(), Buffer.from(salt.split(":")[1], "base64"), 32, { N: 1024 }));
+  return keys.get(salt);
 }
 function encrypt(settings, text) {
   const iv = crypto.randomBytes(12);
@@ -104,12 +117,29 @@ function decrypt(settings, value) {
 }
 const isSecure = (v) => v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1 && "secure" in v;
 
-/** The stack's config as the engine hands it to a program: key -> string, plus the secret keys. */
+/**
+ * The stack's config as the engine hands it to a program: key -> string, plus the secret keys. The
+ * settings file is read the way the CLI reads it (config/yaml.ts: yaml.v3's scalar types, keys
+ * without a namespace in the project's), so the program sees the same strings `pulumi up` gives it.
+ */
 function engineConfig(stack) {
   const settings = readSettings(stack);
+  let text;
+  try {
+    text = fs.readFileSync(settingsPath(stack), "utf8");
+  } catch {
+    return { config: {}, secretKeys: [] };
+  }
+  const { readPulumiYaml, engineText } = berthModule("config/yaml.ts");
+  const parsed = readPulumiYaml(text);
+  if (parsed.problems.length > 0)
+    fail(
+      `could not read Pulumi.${stack}.yaml: ${parsed.problems.map((p) => `${p.line}:${p.col}: ${p.message}`).join("; ")}`,
+    );
   const config = {};
   const secretKeys = [];
-  for (const [key, value] of Object.entries(settings.config || {})) {
+  for (const { key: written, value } of parsed.config) {
+    const key = written.includes(":") ? written : `${PROJECT}:${written}`;
     let secret = false;
     const open = (v) => {
       if (isSecure(v)) {
@@ -120,8 +150,7 @@ function engineConfig(stack) {
       if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, open(x)]));
       return v;
     };
-    const plain = open(value);
-    config[key] = typeof plain === "string" ? plain : JSON.stringify(plain);
+    config[key] = engineText(open(value));
     if (secret) secretKeys.push(key);
   }
   return { config, secretKeys };
@@ -174,6 +203,21 @@ if (a === "version") {
       setConfig(stack, pair.slice(0, eq), pair.slice(eq + 1), argv[i - 1] === "--secret", usePath);
     }
   }
+} else if (a === "config" && (b === "rm" || b === "rm-all")) {
+  readState(stack);
+  const settings = readSettings(stack);
+  const keys = argv.slice(2).filter((x, i, all) => !x.startsWith("--") && all[i - 1] !== "--stack");
+  for (const key of keys) {
+    const [top, ...rest] = has("--path") ? key.split(".") : [key];
+    let node = settings.config || {};
+    let name = top;
+    for (const part of rest) {
+      node = node[name] && typeof node[name] === "object" ? node[name] : {};
+      name = part;
+    }
+    delete node[name];
+  }
+  writeSettings(stack, settings);
 } else if (a === "config" && argv.includes("--json")) {
   const { config, secretKeys } = engineConfig(stack);
   const out = {};
@@ -211,6 +255,7 @@ if (a === "version") {
     clearPendingCreates: has("--clear-pending-creates"),
     state: readState(stack),
     config: engineConfig(stack),
+    berthModule,
     writeState: (s) => writeState(stack, s),
     lockDir: lockDir(stack),
     fail,

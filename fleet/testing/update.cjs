@@ -5,7 +5,6 @@ const crypto = require("node:crypto");
 const fs = require("node:fs");
 const path = require("node:path");
 
-const ROOT = path.resolve(__dirname, "..", "..");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Engine events go to the Automation API's events server (tcp://) or, for older CLIs, a file. */
@@ -48,44 +47,45 @@ function mask(value) {
   return value;
 }
 
-/** What the program declares: berth's program under mocks, or a fixed set for benchmarks. */
-async function declared(stack, config) {
+/**
+ * What the program declares: berth's program under mocks, or a fixed set for benchmarks. The
+ * program is the entry the project's Pulumi.yaml names, loaded as Pulumi's launcher loads it (its
+ * exported function called, its result the stack outputs); a stack reference to this very stack
+ * reads the outputs of its last update, as the engine answers it.
+ */
+async function declared(stack, config, state, berthModule) {
   const program = (process.env.BERTH_FAKE_PROGRAM_STACKS || "").split(",").includes(stack);
   if (process.env.BERTH_FAKE_RENDER === "fixed" && !program) {
     const version = config.config["berth:version"] || "0";
     const app = (config.config["berth:service"] || "app").replace(/"/g, "");
-    const steps = [
-      "host",
-      "firewall",
-      "network",
-      "proxy",
-      `image-${version}`,
-      `web-${version}`,
-      `switch-${version}`,
-      "dns",
-    ];
+    // Versioned steps (image, container) and the route switch to them run on the host.
+    const steps = ["host", "firewall", "network", "proxy", `image-${version}`, `web-${version}`, "web-route", "dns"];
+    const onHost = (n) => n.includes(version) || n === "web-route";
     return {
       resources: steps.map((n) => ({
         urn: `urn:pulumi:${stack}::berth::berth:fixed:Step::${app}-${n}`,
-        type: n.includes(version) ? "command:remote:Command" : "berth:fixed:Step",
+        type: onHost(n) ? "command:remote:Command" : "berth:fixed:Step",
         name: `${app}-${n}`,
-        inputs: { version: n.includes(version) ? version : undefined },
+        inputs: { version: onHost(n) ? version : undefined },
       })),
       outputs: { service: { value: app, secret: false }, version: { value: version, secret: false } },
     };
   }
-  require(path.join(ROOT, "node_modules", "tsx", "dist", "cjs", "api", "index.cjs")).register();
-  const render = require(path.join(ROOT, "plan", "render.ts"));
+  const render = berthModule("plan/render.ts");
+  const previous = state.checkpoint.outputs || {};
   const result = await render.run({
     stack,
     config: config.config,
     secretKeys: config.secretKeys,
-    program: () => require(path.join(ROOT, "index.ts")),
+    program: () => require(render.programEntry(process.cwd())),
+    deployed: Object.keys(previous).length
+      ? Object.fromEntries(Object.entries(previous).map(([k, v]) => [k, v.value]))
+      : undefined,
   });
   const outputs = {};
   for (const [k, v] of Object.entries(result.exports)) {
     const secret = v && v.isSecret ? await v.isSecret : false;
-    outputs[k] = { value: result.outputs[k], secret };
+    if (result.outputs[k] !== undefined) outputs[k] = { value: result.outputs[k], secret };
   }
   return {
     resources: result.resources.map((r) => ({ urn: r.urn, type: r.type, name: r.name, inputs: mask(r.raw) })),
@@ -168,7 +168,7 @@ exports.run = async function run(kind, opts) {
   }
   let program;
   try {
-    program = await declared(stack, opts.config);
+    program = await declared(stack, opts.config, state, opts.berthModule);
   } catch (err) {
     const message = String((err && err.message) || err);
     events.send({ diagnosticEvent: { message: message + "\n", color: "never", severity: "error" } });
@@ -178,9 +178,11 @@ exports.run = async function run(kind, opts) {
   const changes = {};
   const count = (op) => (changes[op] = (changes[op] || 0) + 1);
   const kept = [];
+  // Where a broken version fails for real: the switch of kamal-proxy's route (`<app>-<role>-<host>-route`,
+  // components/app.ts), whose health check the new container never passes.
   const failAt = version.includes("fail")
     ? (
-        program.resources.find((r) => r.type === "command:remote:Command" && r.name.includes(version)) ||
+        program.resources.find((r) => r.type === "command:remote:Command" && r.name.endsWith("-route")) ||
         program.resources[program.resources.length - 1]
       ).urn
     : undefined;
