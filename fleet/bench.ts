@@ -11,6 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { BERTH_ROOT } from "./run";
+import { hostKeyLine } from "./testing/keys";
 import { startPostgres } from "./testing/postgres";
 
 function arg(name: string, fallback: string): string {
@@ -77,7 +78,13 @@ async function main() {
     return res.json();
   };
   const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenchBenchBenchBenchBenchBenchBenchBench00 ops@example.com";
-  await call("POST", "/api/servers", { name: "web-1", kind: "existing", address: "203.0.113.10", sshPublicKey: key });
+  await call("POST", "/api/servers", {
+    name: "web-1",
+    kind: "existing",
+    address: "203.0.113.10",
+    hostKeys: [hostKeyLine("203.0.113.10")],
+    sshPublicKey: key,
+  });
 
   const started = Date.now();
   const ids: number[] = [];

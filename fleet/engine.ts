@@ -33,9 +33,20 @@ export class Engine {
     return this.workspace;
   }
 
-  /** The app's stack, created on first use. */
+  private stacks = new Map<string, Promise<Stack>>();
+
+  /**
+   * The app's stack, created on first use. Selected once per process: every later command names
+   * the stack itself (`--stack`), so selecting it again before each would only start one more CLI.
+   */
   async stack(name: string): Promise<Stack> {
-    return Stack.createOrSelect(name, await this.ws());
+    let stack = this.stacks.get(name);
+    if (!stack) {
+      stack = this.ws().then((ws) => Stack.createOrSelect(name, ws));
+      this.stacks.set(name, stack);
+      stack.catch(() => this.stacks.delete(name));
+    }
+    return stack;
   }
 
   /**

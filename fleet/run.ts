@@ -31,6 +31,7 @@ export interface ServeOptions {
   healthTimeoutMs?: number;
   heartbeatMs?: number;
   staleAfterMs?: number;
+  pollIntervalMs?: number;
   /** Run deployments (false: API only, other processes run them). */
   work?: boolean;
   /** Run them in this process instead of a worker process beside it. */
@@ -92,6 +93,7 @@ export async function startFleet(opts: ServeOptions): Promise<RunningFleet> {
           healthTimeoutMs: opts.healthTimeoutMs,
           heartbeatMs: opts.heartbeatMs,
           staleAfterMs: opts.staleAfterMs,
+          pollIntervalMs: opts.pollIntervalMs,
         },
       });
     }

@@ -5,15 +5,19 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import swagger from "@fastify/swagger";
 import Fastify, { FastifyReply, FastifyRequest } from "fastify";
-import {
-  hasZodFastifySchemaValidationErrors,
-  jsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-  ZodTypeProvider,
-} from "fastify-type-provider-zod";
+import { jsonSchemaTransform, serializerCompiler, ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { Actor, deployInputSchema, Fleet, Role, ROLES, serverInputSchema, STATUSES } from "./service";
+import { parseRequest } from "./problems";
+import {
+  Actor,
+  deployInputSchema,
+  Fleet,
+  Role,
+  ROLES,
+  serverInputSchema,
+  serverUpdateSchema,
+  STATUSES,
+} from "./service";
 import { InputError, TEMPLATES } from "./templates";
 
 const RANK: Record<Role, number> = { viewer: 0, deployer: 1, admin: 2 };
@@ -39,7 +43,16 @@ const idParams = z.object({ id: z.coerce.number().int().positive() });
 
 export async function buildServer(fleet: Fleet) {
   const app = Fastify({ logger: false, bodyLimit: 1_000_000 }).withTypeProvider<ZodTypeProvider>();
-  app.setValidatorCompiler(validatorCompiler);
+  // Requests are checked by their zod schemas, and problems said in the API's words (problems.ts):
+  // `field: what is wrong`, the body's fields bare, others under query. or params.
+  app.setValidatorCompiler(({ schema, httpPart }) => (data) => {
+    const parsed = parseRequest(
+      schema as z.ZodType,
+      data,
+      httpPart === "body" ? "" : httpPart === "querystring" ? "query" : String(httpPart),
+    );
+    return parsed.problems ? { error: new InputError(parsed.problems) } : { value: parsed.value };
+  });
   app.setSerializerCompiler(serializerCompiler);
   await app.register(swagger, {
     openapi: {
@@ -57,17 +70,6 @@ export async function buildServer(fleet: Fleet) {
   app.setErrorHandler((err: any, _req, reply) => {
     if (err instanceof InputError)
       return reply.code(err.status).send({ error: "invalid request", problems: err.problems });
-    if (hasZodFastifySchemaValidationErrors(err)) {
-      const where = String(err.validationContext ?? "body");
-      const problems = err.validation.map((v: any) => {
-        const p = String(v.instancePath ?? "")
-          .replace(/^\//, "")
-          .split("/")
-          .filter(Boolean);
-        return `${[where, ...p].join(".")}: ${v.message}`;
-      });
-      return reply.code(400).send({ error: "invalid request", problems });
-    }
     const status = typeof err.statusCode === "number" && err.statusCode < 500 ? err.statusCode : 500;
     return reply.code(status).send({ error: status === 500 ? "internal error" : String(err.message) });
   });
@@ -123,6 +125,18 @@ export async function buildServer(fleet: Fleet) {
     "/api/servers",
     { preHandler: need("admin"), schema: { summary: "Register a server", body: serverInputSchema } },
     async (req, reply) => reply.code(201).send(await fleet.registerServer(req.actor!, req.body)),
+  );
+  app.patch(
+    "/api/servers/:name",
+    {
+      preHandler: need("admin"),
+      schema: {
+        summary: "Change a server's host keys, replacement or maintenance window",
+        params: z.object({ name: z.string() }),
+        body: serverUpdateSchema,
+      },
+    },
+    async (req) => fleet.updateServer(req.actor!, req.params.name, req.body),
   );
   app.delete(
     "/api/servers/:name",

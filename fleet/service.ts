@@ -11,7 +11,9 @@ import { JobHelpers, Logger, makeWorkerUtils, run, Runner, WorkerUtils } from "g
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ConfigError, parseConfig } from "../config/load";
+import { FINGERPRINT_KEY, hostKeyScan, hostKeysHelp } from "../config/schema";
 import { Engine } from "./engine";
+import { parseRequest } from "./problems";
 import { FleetSetupError, Store } from "./store";
 import { engineConfig, InputError, renderTemplate, ServerRef, TEMPLATES } from "./templates";
 
@@ -36,6 +38,8 @@ export interface FleetOptions {
   heartbeatMs?: number;
   /** A worker silent this long is considered dead and its update interrupted. */
   staleAfterMs?: number;
+  /** How often an idle worker on the embedded store looks for jobs (PostgreSQL wakes it at once). */
+  pollIntervalMs?: number;
   /** Run deployments in this process (false: API only). */
   work?: boolean;
   log?: (line: string) => void;
@@ -62,6 +66,9 @@ export const maintenanceWindowSchema = z
     }
   });
 
+const HOST_KEYS_HELP =
+  "SSH host keys of an existing machine, one per line as `ssh-keyscan -t ed25519 ADDRESS` prints them (or as its /etc/ssh/ssh_host_ed25519_key.pub holds them): berth verifies the machine with them instead of trusting the first key it sees.";
+
 export const serverInputSchema = z.strictObject({
   name: nameSchema("server name"),
   kind: z
@@ -70,14 +77,36 @@ export const serverInputSchema = z.strictObject({
   address: z.string().optional().describe("Public address of an existing machine."),
   ipv6: z.string().optional(),
   privateAddress: z.string().optional(),
+  hostKeys: z.array(z.string()).optional().describe(`Required for an existing machine. ${HOST_KEYS_HELP}`),
   serverType: z.string().optional().describe("Hetzner server type, e.g. cx23."),
   location: z.string().optional().describe("Hetzner location, e.g. fsn1."),
+  hetznerKeyName: z
+    .string()
+    .optional()
+    .describe(
+      "Required for a Hetzner Cloud server: the name under which sshPublicKey is registered in the Hetzner project (`hcloud ssh-key create --name deploy --public-key-from-file ~/.ssh/id_ed25519.pub`). Hetzner accepts a public key once per project, and the fleet's stacks share it.",
+    ),
   sshUser: z.string().default("root"),
   sshPort: z.number().int().min(1).max(65535).default(22),
   sshPublicKey: z.string().min(1).describe("Public key installed on Hetzner servers and expected by existing ones."),
   maintenanceWindow: maintenanceWindowSchema.optional(),
 });
 export type ServerInput = z.input<typeof serverInputSchema>;
+
+export const serverUpdateSchema = z.strictObject({
+  hostKeys: z
+    .array(z.string())
+    .optional()
+    .describe(`New host keys of an existing machine (after a reinstall, say). ${HOST_KEYS_HELP}`),
+  replace: z
+    .enum(["unprotect", "rebuild"])
+    .nullable()
+    .optional()
+    .describe(
+      "Replacing a Hetzner Cloud server on purpose, on the next deploy of the stack that creates it: `unprotect` lifts its protection, `rebuild` also builds it from today's bootstrap, image and SSH key (berth's `replace`, see README, Replacing a server). null: protected again.",
+    ),
+  maintenanceWindow: maintenanceWindowSchema.nullable().optional().describe("null: no maintenance window."),
+});
 
 export const deployInputSchema = z.strictObject({
   app: nameSchema("app name"),
@@ -97,11 +126,90 @@ export const deployInputSchema = z.strictObject({
 });
 export type DeployInput = z.input<typeof deployInputSchema>;
 
-function zodProblems(error: z.ZodError, prefix = ""): string[] {
-  return error.issues.map(
-    (i) =>
-      `${prefix}${i.path.map((p, n) => (typeof p === "number" ? `[${p}]` : `${n || prefix ? "." : ""}${String(p)}`)).join("")}: ${i.message}`,
-  );
+/** A server's record as berth's host rules check it. */
+interface ServerFields {
+  name: string;
+  kind: "existing" | "hetzner";
+  address?: string | null;
+  ipv6?: string | null;
+  privateAddress?: string | null;
+  hostKeys?: string[] | null;
+  serverType?: string | null;
+  location?: string | null;
+  hetznerKeyName?: string | null;
+  replace?: string | null;
+  sshUser: string;
+  sshPort: number;
+  sshPublicKey: string;
+}
+
+const SSH_FIELDS: Record<string, string> = {
+  publicKey: "sshPublicKey",
+  user: "sshUser",
+  port: "sshPort",
+  hetznerKeyName: "hetznerKeyName",
+};
+
+/**
+ * berth's own host rules decide what a valid server is (an address and its host keys, or a type
+ * and location, ...): the server is checked as the one host of a probe stack, and each problem is
+ * given back under the API's field name, host key hints telling where the key goes in the fleet.
+ */
+function serverProblems(s: ServerFields): string[] {
+  const problems: string[] = [];
+  const plain = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v != null));
+  if (s.kind === "hetzner") {
+    if (!s.hetznerKeyName)
+      problems.push(
+        "hetznerKeyName: required for a Hetzner Cloud server: Hetzner accepts a public key once per project and the fleet's stacks share the project, so register sshPublicKey there once (`hcloud ssh-key create --name deploy --public-key-from-file ~/.ssh/id_ed25519.pub`) and give its name here",
+      );
+    if (s.hostKeys?.length)
+      problems.push("hostKeys: only for existing machines; berth generates a Hetzner Cloud server's host key itself");
+  }
+  const host =
+    s.kind === "existing"
+      ? plain({
+          address: s.address,
+          ipv6: s.ipv6,
+          privateAddress: s.privateAddress,
+          // No keys at all is "required", with the hint how to get them.
+          hostKeys: s.hostKeys?.length ? s.hostKeys : null,
+        })
+      : plain({ serverType: s.serverType, location: s.location, replace: s.replace });
+  try {
+    parseConfig(
+      {
+        service: "probe",
+        image: "example/probe",
+        version: "1",
+        hosts: { [s.name]: host },
+        servers: { web: { hosts: [s.name] } },
+        ssh: plain({ user: s.sshUser, port: s.sshPort, publicKey: s.sshPublicKey, hetznerKeyName: s.hetznerKeyName }),
+      },
+      "probe",
+    );
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const address = s.address ?? "<server address>";
+    for (const p of err.problems) {
+      const text = p.replace(
+        hostKeysHelp(s.name, address, s.sshPort),
+        `${hostKeyScan(address, s.sshPort)}, then give the line it prints in hostKeys`,
+      );
+      const onHost = text.startsWith(`berth:hosts.${s.name}.`)
+        ? text.slice(`berth:hosts.${s.name}.`.length)
+        : undefined;
+      const ssh = /^berth:ssh\.(\w+)(: .*)$/s.exec(text);
+      problems.push(onHost ?? (ssh && SSH_FIELDS[ssh[1]] ? `${SSH_FIELDS[ssh[1]]}${ssh[2]}` : text));
+    }
+  }
+  return problems;
+}
+
+function checkRequest<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
+  const parsed = parseRequest(schema, input);
+  if (parsed.problems) throw new InputError(parsed.problems);
+  return parsed.value;
 }
 
 export class Fleet {
@@ -157,7 +265,7 @@ export class Fleet {
       concurrency: this.opts.concurrency ?? 2,
       // PostgreSQL wakes workers through LISTEN/NOTIFY; the embedded store cannot, so it is polled,
       // not too often: its one database session also answers the API.
-      pollInterval: embedded ? 500 : 2000,
+      pollInterval: embedded ? (this.opts.pollIntervalMs ?? 500) : 2000,
       noHandleSignals: true,
       noPreparedStatements: embedded,
       logger: quiet,
@@ -221,11 +329,21 @@ export class Fleet {
     return token;
   }
 
-  /** The first admin token, when none exists yet. */
+  /**
+   * The first admin token, when none exists yet. Services starting at once on one PostgreSQL
+   * server take turns (an advisory lock), so only one of them makes it.
+   */
   async bootstrapToken(): Promise<string | undefined> {
-    const { rows } = await this.db.query("SELECT count(*)::int AS n FROM fleet.tokens WHERE revoked_at IS NULL");
-    if (rows[0].n > 0) return undefined;
-    return this.createToken("berth fleet serve", "admin", "admin");
+    const client = this.opts.store.kind === "postgres" ? await this.db.connect() : undefined;
+    try {
+      await client?.query("SELECT pg_advisory_lock(4242003)");
+      const { rows } = await this.db.query("SELECT count(*)::int AS n FROM fleet.tokens WHERE revoked_at IS NULL");
+      if (rows[0].n > 0) return undefined;
+      return await this.createToken("berth fleet serve", "admin", "admin");
+    } finally {
+      await client?.query("SELECT pg_advisory_unlock(4242003)").catch(() => undefined);
+      client?.release();
+    }
   }
 
   /**
@@ -261,55 +379,23 @@ export class Fleet {
   // ---------------------------------------------------------------- servers
 
   async registerServer(actor: Actor, input: unknown) {
-    const parsed = serverInputSchema.safeParse(input);
-    if (!parsed.success) throw new InputError(zodProblems(parsed.error));
-    const s = parsed.data;
-    // berth's own host rules decide what a valid server is (address or type and location, ...).
-    const host =
-      s.kind === "existing"
-        ? { address: s.address, ipv6: s.ipv6, privateAddress: s.privateAddress }
-        : { serverType: s.serverType, location: s.location };
-    try {
-      parseConfig(
-        {
-          service: "probe",
-          image: "example/probe",
-          version: "1",
-          hosts: { [s.name]: JSON.parse(JSON.stringify(host)) },
-          servers: { web: { hosts: [s.name] } },
-          ssh: { user: s.sshUser, port: s.sshPort, publicKey: s.sshPublicKey },
-        },
-        "probe",
-      );
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      const field: Record<string, string> = {
-        address: "address",
-        serverType: "serverType",
-        location: "location",
-        publicKey: "sshPublicKey",
-        ipv6: "ipv6",
-        privateAddress: "privateAddress",
-      };
-      throw new InputError(
-        err.problems.map((p) => {
-          const m = /^berth:[^:]*?\.?([A-Za-z]+): (.*)$/.exec(p);
-          return m && field[m[1]] ? `${field[m[1]]}: ${m[2]}` : p;
-        }),
-      );
-    }
+    const s = checkRequest(serverInputSchema, input);
+    const problems = serverProblems(s);
+    if (problems.length) throw new InputError(problems);
     try {
       const { rows } = await this.db.query(
-        `INSERT INTO fleet.servers (name, kind, address, ipv6, private_address, server_type, location, ssh_user, ssh_port, ssh_public_key, maintenance_window, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *`,
+        `INSERT INTO fleet.servers (name, kind, address, ipv6, private_address, host_keys, server_type, location, hetzner_key_name, ssh_user, ssh_port, ssh_public_key, maintenance_window, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *`,
         [
           s.name,
           s.kind,
           s.address ?? null,
           s.ipv6 ?? null,
           s.privateAddress ?? null,
+          s.hostKeys ?? [],
           s.serverType ?? null,
           s.location ?? null,
+          s.hetznerKeyName ?? null,
           s.sshUser,
           s.sshPort,
           s.sshPublicKey,
@@ -326,9 +412,56 @@ export class Fleet {
     }
   }
 
+  /**
+   * Changes what may change on a registered server: an existing machine's host keys (after a
+   * reinstall), a Hetzner server's deliberate replacement, the maintenance window. Stacks see the
+   * change on their next deploy.
+   */
+  async updateServer(actor: Actor, name: string, input: unknown) {
+    const u = checkRequest(serverUpdateSchema, input);
+    const { rows } = await this.db.query("SELECT * FROM fleet.servers WHERE name = $1 AND deleted_at IS NULL", [name]);
+    const row = rows[0];
+    if (!row) throw new InputError([`server "${name}" is not registered`], 404);
+    const next = {
+      host_keys: u.hostKeys ?? row.host_keys,
+      replace: u.replace === undefined ? row.replace : u.replace,
+      maintenance_window: u.maintenanceWindow === undefined ? row.maintenance_window : u.maintenanceWindow,
+    };
+    const problems = [
+      ...(u.replace && row.kind !== "hetzner"
+        ? ["replace: only for Hetzner Cloud servers; an existing machine is never replaced by berth"]
+        : []),
+      ...serverProblems({
+        name,
+        kind: row.kind,
+        address: row.address,
+        ipv6: row.ipv6,
+        privateAddress: row.private_address,
+        hostKeys: row.kind === "existing" ? next.host_keys : u.hostKeys,
+        serverType: row.server_type,
+        location: row.location,
+        hetznerKeyName: row.hetzner_key_name,
+        replace: row.kind === "hetzner" ? next.replace : null,
+        sshUser: row.ssh_user,
+        sshPort: row.ssh_port,
+        sshPublicKey: row.ssh_public_key,
+      }),
+    ];
+    if (problems.length) throw new InputError([...new Set(problems)]);
+    const updated = await this.db.query(
+      "UPDATE fleet.servers SET host_keys = $2, replace = $3, maintenance_window = $4 WHERE id = $1 RETURNING *",
+      [row.id, next.host_keys, next.replace, next.maintenance_window ? JSON.stringify(next.maintenance_window) : null],
+    );
+    await this.audit(actor, "server.update", name, u);
+    return updated.rows[0];
+  }
+
   async listServers() {
     const { rows } = await this.db.query(
-      `SELECT s.*, (SELECT count(*)::int FROM fleet.deployments d WHERE s.name = ANY(d.servers) AND d.deleted_at IS NULL) AS deployments
+      `SELECT s.*, (SELECT count(*)::int FROM fleet.deployments d WHERE s.name = ANY(d.servers) AND d.deleted_at IS NULL) AS deployments,
+              (SELECT d.outputs->'hosts'->s.name FROM fleet.deployments d
+                WHERE s.name = ANY(d.servers) AND d.healthy_at IS NOT NULL AND d.outputs ? 'hosts'
+                ORDER BY d.healthy_at DESC LIMIT 1) AS deployed
        FROM fleet.servers s WHERE s.deleted_at IS NULL ORDER BY s.name`,
     );
     return rows;
@@ -358,22 +491,47 @@ export class Fleet {
 
   // ---------------------------------------------------------------- deployments
 
-  async submit(actor: Actor, input: unknown) {
-    const parsed = deployInputSchema.safeParse(input);
-    if (!parsed.success) throw new InputError(zodProblems(parsed.error));
-    const d = parsed.data;
-    const stack = `${d.app}-${d.environment}`;
-    const servers = await this.servers(d.servers);
-    await this.checkOwnership(stack, servers);
+  /**
+   * Renders a template for a stack onto registered servers, as berth's schema checks it. The
+   * stack's fingerprint key is always among its secrets: the fleet draws it before the first deploy.
+   */
+  private async render(
+    template: string,
+    variables: unknown,
+    app: string,
+    environment: string,
+    serverNames: string[],
+    provided: string[] = [],
+  ) {
+    const stack = `${app}-${environment}`;
+    const servers = await this.servers(serverNames);
     const known = await this.db.query("SELECT secret_names FROM fleet.stacks WHERE name = $1", [stack]);
     const existing: string[] = known.rows[0]?.secret_names ?? [];
-    const provided = Object.keys(d.secrets ?? {});
-    const rendered = renderTemplate(d.template, d.variables, {
-      app: d.app,
-      environment: d.environment,
+    const rendered = renderTemplate(template, variables, {
+      app,
+      environment,
       servers,
-      secretNames: [...existing, ...provided],
+      secretNames: [...existing, ...provided, FINGERPRINT_KEY],
     });
+    return { stack, servers, existing, rendered };
+  }
+
+  async submit(actor: Actor, input: unknown) {
+    const d = checkRequest(deployInputSchema, input);
+    const provided = Object.keys(d.secrets ?? {});
+    if (provided.includes(FINGERPRINT_KEY))
+      throw new InputError([
+        `secrets.${FINGERPRINT_KEY}: the fleet draws this key itself before a stack's first deploy and keeps it as a Pulumi secret of the stack; leave it out`,
+      ]);
+    const { stack, servers, existing, rendered } = await this.render(
+      d.template,
+      d.variables,
+      d.app,
+      d.environment,
+      d.servers,
+      provided,
+    );
+    await this.checkOwnership(stack, servers);
     const missing = rendered.requiredSecrets.filter((n) => !provided.includes(n) && !existing.includes(n));
     if (missing.length)
       throw new InputError(
@@ -401,21 +559,7 @@ export class Fleet {
       "INSERT INTO fleet.stacks (name, app, environment) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
       [stack, d.app, d.environment],
     );
-    if (provided.length) {
-      // Secrets go straight into the stack's config as Pulumi secrets; only their names are recorded.
-      await this.withStack(stack, (s) =>
-        this.opts.engine.applyConfig(
-          s,
-          {},
-          Object.fromEntries(Object.entries(d.secrets!).map(([k, v]) => [`berth:secrets.${k}`, v])),
-          [],
-        ),
-      );
-      await this.db.query(
-        "UPDATE fleet.stacks SET secret_names = ARRAY(SELECT DISTINCT unnest(secret_names || $2::text[])) WHERE name = $1",
-        [stack, provided],
-      );
-    }
+    if (provided.length || !existing.includes(FINGERPRINT_KEY)) await this.storeSecrets(stack, d.secrets ?? {});
     const row = await this.insertDeployment({
       stack,
       app: d.app,
@@ -449,6 +593,33 @@ export class Fleet {
   }
 
   /**
+   * Secrets go straight into the stack's config as Pulumi secrets; only their names are recorded.
+   * Before the stack's first deploy the fleet adds the key of its container fingerprints (berth
+   * names app containers after a keyed fingerprint of what they run, config/stack.ts): random,
+   * drawn once, kept as a secret of the stack and reused by every later deploy. It is looked for
+   * while holding the stack's turn, so two first deploys never draw two keys.
+   */
+  private async storeSecrets(stack: string, given: Record<string, string>) {
+    await this.withStack(stack, async (s) => {
+      const { rows } = await this.db.query("SELECT secret_names FROM fleet.stacks WHERE name = $1", [stack]);
+      const values = { ...given };
+      if (!(rows[0]?.secret_names ?? []).includes(FINGERPRINT_KEY))
+        values[FINGERPRINT_KEY] = crypto.randomBytes(32).toString("hex");
+      if (Object.keys(values).length === 0) return;
+      await this.opts.engine.applyConfig(
+        s,
+        {},
+        Object.fromEntries(Object.entries(values).map(([k, v]) => [`berth:secrets.${k}`, v])),
+        [],
+      );
+      await this.db.query(
+        "UPDATE fleet.stacks SET secret_names = ARRAY(SELECT DISTINCT unnest(secret_names || $2::text[])) WHERE name = $1",
+        [stack, Object.keys(values)],
+      );
+    });
+  }
+
+  /**
    * A Hetzner server is declared, and so created, by the stack of the first app deployed on it;
    * a second stack declaring it would try to create another server of the same name.
    */
@@ -460,12 +631,25 @@ export class Fleet {
         "SELECT stack FROM fleet.deployments WHERE $1 = ANY(servers) AND stack <> $2 AND deleted_at IS NULL AND status <> 'cancelled' LIMIT 1",
         [s.name, stack],
       );
-      if (rows[0])
-        problems.push(
-          `servers[${i}]: Hetzner server ${s.name} belongs to stack ${rows[0].stack}, which creates it; to deploy another app onto it, register it again as an existing machine (kind existing, its address)`,
-        );
+      if (!rows[0]) continue;
+      const known = await this.deployedHost(s.name);
+      const how = known?.ipv4
+        ? `kind existing, address ${known.ipv4}${known.hostKey ? `, hostKeys ["${known.hostKey}"]` : ""}`
+        : "kind existing, its address and host keys, once that stack has deployed it";
+      problems.push(
+        `servers[${i}]: Hetzner server ${s.name} belongs to stack ${rows[0].stack}, which creates it; stack ${stack} would create a second server of its own. To deploy another app onto it, register it again as an existing machine (${how})`,
+      );
     }
     if (problems.length) throw new InputError(problems, 409);
+  }
+
+  /** What the newest healthy deployment on a server learned of it (address, host key), from its stack's outputs. */
+  private async deployedHost(server: string): Promise<{ ipv4?: string; hostKey?: string } | undefined> {
+    const { rows } = await this.db.query(
+      "SELECT outputs->'hosts'->$1 AS host FROM fleet.deployments WHERE $1 = ANY(servers) AND healthy_at IS NOT NULL AND outputs ? 'hosts' ORDER BY healthy_at DESC LIMIT 1",
+      [server],
+    );
+    return rows[0]?.host ?? undefined;
   }
 
   private async checkGate(app: string, environment: string, version: string) {
@@ -504,6 +688,31 @@ export class Fleet {
     );
   }
 
+  /**
+   * What a rollback deploys: the earlier deployment's template and variables (version, image, env),
+   * rendered onto its servers as they are registered today, so a server's new host keys or a
+   * replacement in progress are kept, not undone.
+   */
+  private async rollbackConfig(target: Deployment): Promise<Record<string, unknown>> {
+    try {
+      const { rendered } = await this.render(
+        target.template,
+        target.variables,
+        target.app,
+        target.environment,
+        target.servers,
+      );
+      return rendered.config;
+    } catch (err) {
+      if (err instanceof InputError)
+        throw new InputError(
+          err.problems.map((p) => `rolling back to deployment ${target.id}: ${p}`),
+          409,
+        );
+      throw err;
+    }
+  }
+
   async rollback(actor: Actor, targetId: number) {
     const target = await this.getDeployment(targetId);
     if (!target) throw new InputError([`deployment ${targetId} does not exist`], 404);
@@ -513,6 +722,7 @@ export class Fleet {
         409,
       );
     const current = await this.currentDeployment(target.stack);
+    const config = await this.rollbackConfig(target);
     const row = await this.insertDeployment({
       stack: target.stack,
       app: target.app,
@@ -525,7 +735,7 @@ export class Fleet {
       actor: actor.name,
       servers: target.servers,
       variables: target.variables,
-      config: target.config,
+      config,
       rollback_of: current?.id ?? null,
     });
     await this.audit(actor, "deployment.rollback", `${target.stack}#${row.id}`, {
@@ -713,10 +923,15 @@ export class Fleet {
     const onEvent = (e: EngineEvent) => this.engineEvent(id, e);
     try {
       const stack = await this.withStack(d.stack, async (s) => {
+        // Only what differs from the stack's settings is written; berth: keys the deployment no
+        // longer has are removed (the stack's secrets stay).
         const plain = engineConfig(d.config);
-        const current = await this.configuredKeys(d.stack);
-        const remove = current.filter((k) => k.startsWith("berth:") && k !== "berth:secrets" && !(k in plain));
-        await this.opts.engine.applyConfig(s, plain, {}, remove);
+        const current = await this.configured(d.stack);
+        const changed = Object.fromEntries(Object.entries(plain).filter(([k, v]) => current[k] !== v));
+        const remove = Object.keys(current).filter(
+          (k) => k.startsWith("berth:") && k !== "berth:secrets" && !(k in plain),
+        );
+        await this.opts.engine.applyConfig(s, changed, {}, remove);
         return s;
       });
       const { rows } = await this.db.query("SELECT needs_refresh FROM fleet.stacks WHERE name = $1", [d.stack]);
@@ -730,9 +945,17 @@ export class Fleet {
         signal: controller.signal,
         message: `fleet deployment ${id}: ${d.kind} ${d.version} by ${d.actor}`,
       });
-      await this.db.query("UPDATE fleet.deployments SET update_version = $2 WHERE id = $1", [
+      // The stack's plain outputs (host addresses, their host keys as known_hosts lines, DNS
+      // records); secret ones are left out of the records.
+      const outputs = Object.fromEntries(
+        Object.entries(result.outputs ?? {})
+          .filter(([, o]) => !o.secret)
+          .map(([k, o]) => [k, o.value]),
+      );
+      await this.db.query("UPDATE fleet.deployments SET update_version = $2, outputs = $3 WHERE id = $1", [
         id,
         result.summary?.version ?? null,
+        JSON.stringify(outputs),
       ]);
       this.event(id, "status", `update ${result.summary?.version ?? "?"} succeeded; checking health`);
       const health = await this.checkHealth(d);
@@ -771,10 +994,11 @@ export class Fleet {
     }
   }
 
-  private async configuredKeys(stack: string): Promise<string[]> {
+  /** The config the stack's settings file holds, as written there. */
+  private async configured(stack: string): Promise<Record<string, unknown>> {
     const { rows } = await this.db.query("SELECT settings FROM fleet.stacks WHERE name = $1", [stack]);
-    if (!rows[0]?.settings) return [];
-    return Object.keys((parseYaml(rows[0].settings) as { config?: Record<string, unknown> })?.config ?? {});
+    if (!rows[0]?.settings) return {};
+    return (parseYaml(rows[0].settings) as { config?: Record<string, unknown> })?.config ?? {};
   }
 
   private async finish(id: number, status: string, error: string | null, healthy = false) {
@@ -796,6 +1020,13 @@ export class Fleet {
       this.event(failed.id, "status", "no earlier good deployment of this stack to roll back to");
       return;
     }
+    let config: Record<string, unknown>;
+    try {
+      config = await this.rollbackConfig(good);
+    } catch (err) {
+      this.event(failed.id, "status", `cannot roll back automatically: ${errorText(err)}`);
+      return;
+    }
     const row = await this.insertDeployment({
       stack: good.stack,
       app: good.app,
@@ -808,7 +1039,7 @@ export class Fleet {
       actor: "fleet (automatic rollback)",
       servers: good.servers,
       variables: good.variables,
-      config: good.config,
+      config,
       rollback_of: failed.id,
       started_at: new Date(),
       worker: this.workerId,

@@ -4,6 +4,7 @@
 // that `pulumi up` would reject for its configuration.
 import { z } from "zod";
 import { ConfigError, parseConfig } from "../config/load";
+import { parseRequest } from "./problems";
 
 /** A registered server, as templates need it. */
 export interface ServerRef {
@@ -12,8 +13,14 @@ export interface ServerRef {
   address?: string | null;
   ipv6?: string | null;
   private_address?: string | null;
+  /** An existing machine's SSH host keys, as ssh-keyscan prints them. */
+  host_keys?: string[] | null;
   server_type?: string | null;
   location?: string | null;
+  /** The Hetzner project's name for ssh_public_key, which every Hetzner server of the fleet is given. */
+  hetzner_key_name?: string | null;
+  /** A Hetzner server being replaced on purpose (berth's `replace`). */
+  replace?: string | null;
   ssh_user: string;
   ssh_port: number;
   ssh_public_key: string;
@@ -70,8 +77,9 @@ function hosts(servers: ServerRef[]): Record<string, unknown> {
             address: s.address,
             ...(s.ipv6 ? { ipv6: s.ipv6 } : {}),
             ...(s.private_address ? { privateAddress: s.private_address } : {}),
+            hostKeys: s.host_keys ?? [],
           }
-        : { serverType: s.server_type, location: s.location },
+        : { serverType: s.server_type, location: s.location, ...(s.replace ? { replace: s.replace } : {}) },
     ]),
   );
 }
@@ -79,6 +87,7 @@ function hosts(servers: ServerRef[]): Record<string, unknown> {
 /** What every template shares: service, image, hosts, ssh, registry, env, DNS. */
 function common(vars: BaseVariables, ctx: RenderContext, role: Record<string, unknown>): Record<string, unknown> {
   const first = ctx.servers[0];
+  const hetzner = ctx.servers.find((s) => s.kind === "hetzner");
   const secretEnv = [...new Set(vars.secretEnv)];
   const config: Record<string, unknown> = {
     service: ctx.app,
@@ -90,6 +99,7 @@ function common(vars: BaseVariables, ctx: RenderContext, role: Record<string, un
       user: first?.ssh_user ?? "root",
       port: first?.ssh_port ?? 22,
       publicKey: first?.ssh_public_key ?? "",
+      ...(hetzner?.hetzner_key_name ? { hetznerKeyName: hetzner.hetzner_key_name } : {}),
       ...(ctx.secretNames.includes("SSH_PRIVATE_KEY") ? { privateKeySecret: "SSH_PRIVATE_KEY" } : {}),
     },
   };
@@ -220,22 +230,30 @@ export function renderTemplate(name: string, variables: unknown, ctx: RenderCont
   const template = TEMPLATES[name];
   if (!template)
     throw new InputError([`template: unknown template "${name}"; use one of ${Object.keys(TEMPLATES).join(", ")}`]);
-  const parsed = template.variables.safeParse(variables ?? {});
-  if (!parsed.success)
-    throw new InputError(
-      parsed.error.issues.map(
-        (i) =>
-          `variables${i.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")}: ${i.message}`,
-      ),
-    );
-  const vars = parsed.data as Record<string, unknown>;
+  const parsed = parseRequest(template.variables, variables ?? {}, "variables");
+  if (parsed.problems) throw new InputError(parsed.problems);
+  const vars = parsed.value as Record<string, unknown>;
+  // A stack has one SSH configuration for all its hosts.
+  const [first, ...rest] = ctx.servers;
+  const differ = rest.flatMap((s, i) =>
+    s.ssh_user !== first.ssh_user ||
+    s.ssh_port !== first.ssh_port ||
+    s.ssh_public_key !== first.ssh_public_key ||
+    (s.kind === "hetzner" && first.kind === "hetzner" && s.hetzner_key_name !== first.hetzner_key_name)
+      ? [
+          `servers[${i + 1}]: server ${s.name} is reached with another SSH user, port or key than ${first.name}; one deploy uses one SSH configuration for all its servers: deploy onto servers that share it`,
+        ]
+      : [],
+  );
+  if (differ.length) throw new InputError(differ);
   const requiredSecrets = template.requiredSecrets(vars);
   const config = template.render(vars, { ...ctx, secretNames: [...new Set([...ctx.secretNames, ...requiredSecrets])] });
-  // Secrets are validated by name only: the placeholder values never leave this function.
+  // Secrets are validated by name only: the placeholder values never leave this function. Each is
+  // as long as the fingerprint key must be, which the fleet draws itself.
   const names = [...new Set([...ctx.secretNames, ...requiredSecrets])];
   try {
     parseConfig(
-      { ...config, secrets: Object.fromEntries(names.map((n) => [n, "set-as-a-pulumi-secret"])) },
+      { ...config, secrets: Object.fromEntries(names.map((n) => [n, "a-pulumi-secret-of-the-stack-000000"])) },
       `${ctx.app}-${ctx.environment}`,
     );
   } catch (err) {

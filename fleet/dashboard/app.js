@@ -84,7 +84,13 @@ async function serversView() {
       { "data-server": s.name },
       h("td", {}, s.name),
       h("td", {}, s.kind === "existing" ? "existing" : "Hetzner"),
-      h("td", {}, s.address || `${s.server_type} in ${s.location}`),
+      h(
+        "td",
+        {},
+        s.kind === "existing"
+          ? s.address
+          : `${s.server_type} in ${s.location}${s.deployed?.ipv4 ? ` · ${s.deployed.ipv4}` : ""}${s.replace ? ` · replace: ${s.replace}` : ""}`,
+      ),
       h("td", {}, `${s.ssh_user}@:${s.ssh_port}`),
       h(
         "td",
@@ -103,16 +109,34 @@ async function serversView() {
       h("option", { value: "hetzner" }, "Hetzner Cloud server"),
     ),
     address: h("input", { id: "server-address", placeholder: "203.0.113.10" }),
+    hostKeys: h("textarea", {
+      id: "server-host-keys",
+      rows: 2,
+      placeholder: "203.0.113.10 ssh-ed25519 AAAA... (what ssh-keyscan -t ed25519 ADDRESS prints)",
+    }),
     serverType: h("input", { id: "server-type", placeholder: "cx23" }),
     location: h("input", { id: "server-location", placeholder: "fsn1" }),
+    hetznerKeyName: h("input", { id: "server-key-name", placeholder: "deploy" }),
     sshPublicKey: h("input", { id: "server-key", placeholder: "ssh-ed25519 AAAA... you@example.com" }),
     cron: h("input", { id: "server-window", placeholder: "0 2 * * 0 (optional, UTC)" }),
   };
   const out = h("div", {});
   const register = async () => {
     const body = { name: f.name.value.trim(), kind: f.kind.value, sshPublicKey: f.sshPublicKey.value.trim() };
-    if (body.kind === "existing") body.address = f.address.value.trim();
-    else Object.assign(body, { serverType: f.serverType.value.trim(), location: f.location.value.trim() });
+    if (body.kind === "existing")
+      Object.assign(body, {
+        address: f.address.value.trim(),
+        hostKeys: f.hostKeys.value
+          .split("\n")
+          .map((l) => l.trim())
+          .filter((l) => l && !l.startsWith("#")),
+      });
+    else
+      Object.assign(body, {
+        serverType: f.serverType.value.trim(),
+        location: f.location.value.trim(),
+        hetznerKeyName: f.hetznerKeyName.value.trim(),
+      });
     if (f.cron.value.trim()) body.maintenanceWindow = { cron: f.cron.value.trim(), durationMinutes: 120 };
     try {
       await api("POST", "/api/servers", body);
@@ -147,8 +171,10 @@ async function serversView() {
         Name: f.name,
         Kind: f.kind,
         "Address (existing)": f.address,
+        "Host keys (existing; one a line, from ssh-keyscan -t ed25519 ADDRESS)": f.hostKeys,
         "Server type (Hetzner)": f.serverType,
         "Location (Hetzner)": f.location,
+        "SSH key name in the Hetzner project (Hetzner)": f.hetznerKeyName,
         "SSH public key": f.sshPublicKey,
         "Maintenance window": f.cron,
       }).map(([label, el]) => [h("label", { for: el.id }, label), el]),
@@ -290,12 +316,13 @@ async function deploymentView(id) {
   const log = h("div", { id: "log" });
   const head = h("div", { id: "summary" });
   const actions = h("div", { id: "actions" });
+  const keys = h("div", {});
   const progress = h("span", { id: "progress" });
   const out = h("div", {});
   let steps = 0;
   page(
     `Deployment ${id}`,
-    h("section", {}, head, progress, actions, out),
+    h("section", {}, head, progress, actions, keys, out),
     h("section", {}, h("h2", {}, "Progress"), log),
   );
 
@@ -317,6 +344,16 @@ async function deploymentView(id) {
       ),
       d.error ? h("p", { class: "problems", id: "error" }, d.error) : "",
     );
+    // What the stack verifies its hosts with, from its outputs: lines for ~/.ssh/known_hosts.
+    if (d.outputs?.knownHosts && !keys.firstChild)
+      keys.replaceChildren(
+        h(
+          "details",
+          { id: "known-hosts" },
+          h("summary", {}, "Host keys (known_hosts lines)"),
+          h("pre", {}, d.outputs.knownHosts),
+        ),
+      );
     const buttons = [];
     if (["pending", "deploying"].includes(d.status))
       buttons.push(
