@@ -1,16 +1,13 @@
 // A fleet service in its own process, for tests that kill a worker: `node --import tsx
-// test/fleet-child.ts DIR HEALTH_URL [DATABASE_URL]` prints one JSON line {url, token} once it serves.
+// test/fleet-child.ts DIR HEALTH_URL [DATABASE_URL]` prints one JSON line {url, token, worker} once
+// it serves. Its deployments run in this very process, so killing it kills their worker.
 import { startTestFleet } from "./fleet-support";
 
 const [dir, health, database] = process.argv.slice(2);
 startTestFleet(dir, health, {
   databaseUrl: database || undefined,
-  env: {
-    PULUMI_CONFIG_PASSPHRASE: "fleet-test-passphrase",
-    BERTH_FAKE_STEP_MS: "2",
-    BERTH_FAKE_RENDER: "fixed",
-    BERTH_FAKE_SLOW_MS: process.env.BERTH_FAKE_SLOW_MS ?? "400",
-  },
+  inProcessWorker: true,
+  env: { BERTH_FAKE_SLOW_MS: process.env.BERTH_FAKE_SLOW_MS ?? "400" },
 }).then(
   (f) => {
     process.stdout.write(JSON.stringify({ url: f.url, token: f.adminToken, worker: f.workerId }) + "\n");

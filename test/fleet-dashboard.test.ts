@@ -10,7 +10,7 @@ import * as zlib from "node:zlib";
 import { after, before, describe, it } from "node:test";
 import { BrowserContext, chromium, Page } from "playwright-core";
 import { RunningFleet } from "../fleet/run";
-import { healthServer, PUBLIC_KEY, startTestFleet, tempProject } from "./fleet-support";
+import { healthServer, hostKeyLine, PUBLIC_KEY, startTestFleet, tempProject } from "./fleet-support";
 
 const CHROMIUM = "/usr/bin/chromium";
 const VIEWPORT = { width: 1280, height: 900 };
@@ -55,8 +55,12 @@ describe("fleet dashboard in Chromium", () => {
     assert.ok(facts.distinct > 20, `${name}.png looks blank (${facts.distinct} distinct values)`);
   }
 
-  async function deployedStatus(expected: string, timeout = 30_000) {
-    await page.locator(`#summary [data-status="${expected}"]`).waitFor({ timeout });
+  /** Waits until the deployment page shows `expected`, on a summary holding `text` when given. */
+  async function deployedStatus(expected: string, text?: string, timeout = 30_000) {
+    await page
+      .locator("#summary", text ? { hasText: text } : {})
+      .locator(`[data-status="${expected}"]`)
+      .waitFor({ timeout });
   }
 
   before(async () => {
@@ -64,14 +68,10 @@ describe("fleet dashboard in Chromium", () => {
       throw new Error(`${CHROMIUM} not found; install it with: apt-get install -y chromium`);
     dir = tempProject();
     health = await healthServer();
-    fleet = await startTestFleet(dir, health.url, {
-      env: {
-        PULUMI_CONFIG_PASSPHRASE: "fleet-test-passphrase",
-        BERTH_FAKE_STEP_MS: "2",
-        BERTH_FAKE_SLOW_MS: "300",
-        BERTH_FAKE_RENDER: "fixed",
-        BERTH_FAKE_PROGRAM_STACKS: "shop-staging",
-      },
+    // The browser starts while the service does. shop-staging renders berth's program; the stacks
+    // that roll back and cancel step through the stand-in's fixed resources.
+    const starting = startTestFleet(dir, health.url, {
+      env: { BERTH_FAKE_SLOW_MS: "300", BERTH_FAKE_PROGRAM_STACKS: "shop-staging" },
     });
     context = await chromium.launchPersistentContext(path.join(dir, "chromium-profile"), {
       executablePath: CHROMIUM,
@@ -88,6 +88,7 @@ describe("fleet dashboard in Chromium", () => {
       ],
     });
     page = context.pages()[0] ?? (await context.newPage());
+    fleet = await starting;
   });
   after(async () => {
     await context?.close();
@@ -95,13 +96,23 @@ describe("fleet dashboard in Chromium", () => {
     await health?.close();
   });
 
-  it("signs in with the token from the address and registers a server", async () => {
+  const hostKey = hostKeyLine("203.0.113.10");
+
+  it("signs in with the token from the address and registers a server with its host key", async () => {
     await page.goto(`${fleet.url}/#token=${fleet.adminToken}`);
     await page.locator("#no-servers").waitFor();
     assert.equal(await page.locator("#who").textContent(), "admin (admin)");
     await page.fill("#server-name", "web-1");
     await page.fill("#server-address", "203.0.113.10");
     await page.fill("#server-key", PUBLIC_KEY);
+    await page.click("#register");
+    // Without the machine's host key berth would trust whatever key answers first: refused, with how to get it.
+    await page.locator("#problems").waitFor();
+    assert.match(
+      await page.locator("#problems").innerText(),
+      /^hostKeys: required for an existing machine.*ssh-keyscan -p 22 -t ed25519 203\.0\.113\.10.*then give the line it prints in hostKeys$/,
+    );
+    await page.fill("#server-host-keys", `# from ssh-keyscan\n${hostKey}\n`);
     await page.click("#register");
     await page.locator('#servers tr[data-server="web-1"]').waitFor();
     assert.match(
@@ -126,14 +137,14 @@ describe("fleet dashboard in Chromium", () => {
     await shot("problems");
   });
 
-  async function deploy(version: string, secret?: string) {
+  async function deploy(app: string, version: string, secret?: string) {
     await page.goto(`${fleet.url}/#/deploy`);
     await page.locator("#template").selectOption("rails");
-    await page.fill("#app", "shop");
+    await page.fill("#app", app);
     await page.fill("#environment", "staging");
-    await page.fill("#var-image", "ghcr.io/acme/shop");
+    await page.fill("#var-image", `ghcr.io/acme/${app}`);
     await page.fill("#var-version", version);
-    await page.fill("#var-domain", "shop.example.com");
+    await page.fill("#var-domain", `${app}.example.com`);
     await page.fill("#var-env", "RAILS_LOG_LEVEL=info");
     if (secret) await page.fill("#secret-RAILS_MASTER_KEY", secret);
     await page.click("#deploy");
@@ -141,14 +152,20 @@ describe("fleet dashboard in Chromium", () => {
     return Number(/(\d+)$/.exec(page.url())![1]);
   }
 
-  let firstId = 0;
-  it("deploys the Rails template and shows its progress live", async () => {
-    firstId = await deploy("v1", "0123456789abcdef0123456789abcdef");
+  const masterKey = "0123456789abcdef0123456789abcdef";
+  it("deploys the Rails template through berth's program and shows its progress live", async () => {
+    await deploy("shop", "v1", masterKey);
     await deployedStatus("deployed");
     const log = await page.locator("#log").innerText();
-    assert.match(log, /create docker:index\/container:Container shop-web-web-1-v1/);
-    assert.match(log, /shop-web-web-1-v1-switch: running on the host/);
+    assert.match(log, /create docker:index\/container:Container shop-web-web-1-v1-[0-9a-f]{8}\n/);
+    assert.match(log, /shop-web-web-1-route: running on the host/);
     assert.match(log, /answered 200/);
+    // The hosts' keys the stack now verifies them with, as known_hosts lines.
+    await page.locator("#known-hosts summary").click();
+    assert.equal(
+      (await page.locator("#known-hosts pre").innerText()).trim(),
+      `203.0.113.10 ${hostKey.split(" ").slice(1).join(" ")}`,
+    );
     assert.match(await page.locator("#progress").innerText(), /^\d+ resource steps done$/);
     assert.match(
       await page.locator("#summary").innerText(),
@@ -158,20 +175,23 @@ describe("fleet dashboard in Chromium", () => {
   });
 
   it("deploys a second version, then rolls back to the first from its page", async () => {
-    const second = await deploy("v2");
+    const firstId = await deploy("blog", "v1", masterKey);
+    await deployedStatus("deployed");
+    const second = await deploy("blog", "v2");
     await deployedStatus("deployed");
     await page.goto(`${fleet.url}/#/deployments/${firstId}`);
     await page.locator("#rollback").click();
     await page.waitForURL(new RegExp(`#/deployments/(?!${firstId}$)\\d+$`));
-    await deployedStatus("deployed");
+    // The page of the rollback, not the first deployment's still on screen.
+    await deployedStatus("deployed", "rollback by admin");
     assert.match(await page.locator("#summary").innerText(), /version v1 deployed\s+rollback by admin/);
-    await page.goto(`${fleet.url}/#/history?app=shop`);
+    await page.goto(`${fleet.url}/#/history?app=blog`);
     await page.locator(`#history tr[data-id="${second}"] [data-status="rolled_back"]`).waitFor();
     await shot("history");
   });
 
   it("cancels a running deployment from its page", async () => {
-    await deploy("v3-slow");
+    await deploy("halt", "v1-slow", masterKey);
     await page.locator("#log .step-started").first().waitFor({ timeout: 20_000 });
     await page.locator("#cancel").click();
     await deployedStatus("cancelled");
