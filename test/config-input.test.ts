@@ -302,6 +302,8 @@ describe("secrets entering the configuration", () => {
     "glpat-Zx9Yw8Vu7Ts6Rq5Po4Nm",
     "4c0d1e5b0a2f4e6d8c9b7a6f5e4d3c2b",
     "sk_live_51HqLyjWDarjtT1zdp7dc",
+    // Letters only, but mixed case the way generated keys are (a long lower-case word is a name).
+    "xKpQzLmWvNbRtYhGfDsAeJcUiOkPlMnBvCxZaSdF",
   ];
   for (const value of planted) {
     it(`refuses ${value.slice(0, 6)}... pasted as a secret's name and never repeats it`, () => {
