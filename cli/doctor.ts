@@ -5,8 +5,9 @@ import * as path from "node:path";
 import { Command } from "commander";
 import { parse } from "yaml";
 import { ConfigError, fromEngineConfig, parseConfig, readStackFile } from "../config/load";
+import { FINGERPRINT_KEY } from "../config/schema";
 import { setSecretCommand } from "../config/secrets";
-import { withMissingSecrets } from "./plan";
+import { secretStandIn, withMissingSecrets } from "./plan";
 import { CliError, execute, Io } from "./process";
 import { pulumiBinary } from "./pulumi";
 
@@ -37,7 +38,8 @@ export async function pulumiQuiet(io: Io, args: string[], extra: { input?: strin
 export function missingCredentials(root: string, stack: string): { missing: string[]; problems: string[] } {
   const file = path.join(root, `Pulumi.${stack}.yaml`);
   try {
-    const read = readStackFile(file, () => "stand-in");
+    // Read as berth plan reads it: an encrypted value is a stand-in, checked for real by the program.
+    const read = readStackFile(file, secretStandIn);
     const { file: withStandIns, standIns } = withMissingSecrets(read, stack);
     const cfg = parseConfig(fromEngineConfig(withStandIns.config), stack, undefined, root);
     const cloud = Object.values(cfg.hosts).some((h) => h.kind === "cloud");
@@ -47,6 +49,15 @@ export function missingCredentials(root: string, stack: string): { missing: stri
     if (err instanceof ConfigError) return { missing: [], problems: err.problems };
     throw err;
   }
+}
+
+/**
+ * The command that sets `key`: it asks for the value, except the fingerprint key, which nobody
+ * needs to know (berth init draws it the same way).
+ */
+function setCommand(key: string, stack: string): string {
+  const set = setSecretCommand(key, stack);
+  return key === `berth:secrets.${FINGERPRINT_KEY}` ? `${set} "$(openssl rand -hex 32)"` : set;
 }
 
 /** Every check, in the order a first deploy needs them. */
@@ -138,7 +149,7 @@ export async function diagnose(io: Io, stack: string): Promise<Check[]> {
           name: "Secrets",
           ok: false,
           detail: `not set: ${needed.join(", ")}`,
-          fix: `berth init ${stack} (asks for each), or ${needed.map((k) => setSecretCommand(k, stack)).join("; ")}`,
+          fix: `berth init ${stack} (asks for each${needed.includes(`berth:secrets.${FINGERPRINT_KEY}`) ? ` and generates ${FINGERPRINT_KEY}` : ""}), or ${needed.map((k) => setCommand(k, stack)).join("; ")}`,
         },
   );
 

@@ -117,6 +117,9 @@ describe(
       assert.match(stackFile, /^encryptionsalt: /m);
       assert.match(stackFile, /hcloud:token:\n\s+secure: v1:/);
       assert.match(stackFile, /RAILS_MASTER_KEY:\n\s+secure: v1:/);
+      // The fingerprint key is drawn, never asked for, and stored the same way.
+      assert.match(screen, /^BERTH_FINGERPRINT_KEY: a random key, generated\r?$/m);
+      assert.match(stackFile, /BERTH_FINGERPRINT_KEY:\n\s+secure: v1:/);
       // Progress on each long step, then the doctor's verdict.
       assert.match(screen, /berth: creating stack staging \(passphrase secrets\): done in \d+\.\d s/);
       assert.match(screen, /ok {3}Secrets: every secret the stack names is set/);
@@ -132,6 +135,12 @@ describe(
         },
       );
       assert.equal(got.stdout, "master-key-6b3d\n");
+      const key = spawnSync(
+        FAKE_PULUMI,
+        ["config", "get", "berth:secrets.BERTH_FINGERPRINT_KEY", "--path", "--stack", "staging"],
+        { cwd: dir, env: { ...env, PULUMI_CONFIG_PASSPHRASE: "correct horse battery" }, encoding: "utf8" },
+      );
+      assert.match(key.stdout, /^[0-9a-f]{64}\n$/);
     });
 
     it("refuses two different passphrases and creates nothing", async () => {
@@ -165,9 +174,17 @@ describe("berth doctor, up and preview", () => {
     assert.match(r.out, /^FAIL Passphrase: .*\n {5}fix: export PULUMI_CONFIG_PASSPHRASE=/m);
     assert.match(
       r.out,
-      /^FAIL Secrets: not set: hcloud:token, berth:secrets\.KAMAL_REGISTRY_PASSWORD, .*berth:secrets\.SSH_PRIVATE_KEY\n {5}fix: berth init staging/m,
+      /^FAIL Secrets: not set: hcloud:token, berth:secrets\.BERTH_FINGERPRINT_KEY, berth:secrets\.KAMAL_REGISTRY_PASSWORD, .*berth:secrets\.SSH_PRIVATE_KEY\n {5}fix: berth init staging \(asks for each and generates BERTH_FINGERPRINT_KEY\)/m,
     );
-    assert.match(r.out, /pulumi config set --secret hcloud:token --stack staging/);
+    assert.match(r.out, /pulumi config set --secret hcloud:token --stack staging;/);
+    // A random key nobody types: the fix draws one.
+    assert.ok(
+      r.out.includes(
+        `pulumi config set --secret --path 'berth:secrets.BERTH_FINGERPRINT_KEY' --stack staging "$(openssl rand -hex 32)";`,
+      ),
+      r.out,
+    );
+    assert.match(r.out, /pulumi config set --secret --path 'berth:secrets\.RAILS_MASTER_KEY' --stack staging;/);
   });
 
   it("runs pulumi up only after the doctor passes, passing extra arguments on", async () => {
