@@ -265,6 +265,8 @@ describe("the README's first screen", () => {
       lines[1],
       /^ {2}sudo apt-get update && sudo apt-get install -y --no-install-recommends cloud-init shellcheck /,
     );
+    // The loopback host's tools (unshare, mount) are named too, not only the validators.
+    assert.match(lines[1], / util-linux mount /);
   });
 
   it("names every berth command an alias may not replace", async () => {
