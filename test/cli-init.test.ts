@@ -161,6 +161,12 @@ describe(
   },
 );
 
+/** `berth init staging` with its answers on standard input (no terminal): the token, then each secret. */
+function initPiped(cwd: string, env: NodeJS.ProcessEnv) {
+  const answers = SECRETS.slice(2).map(([, v]) => v);
+  return spawnSync("node", [BIN, "init", "staging"], { cwd, env, input: answers.join("\n"), encoding: "utf8" });
+}
+
 describe("berth doctor, up and preview", () => {
   it("names each missing piece with the command that supplies it", async () => {
     const { dir, env } = checkout();
@@ -197,20 +203,44 @@ describe("berth doctor, up and preview", () => {
     // A stack set up by init: every secret stored.
     const ready = checkout({ stacks: [] });
     const passphrase = { ...ready.env, PULUMI_CONFIG_PASSPHRASE: "pw" };
-    const piped = spawnSync("node", [BIN, "init", "staging"], {
-      cwd: ready.dir,
-      env: passphrase,
-      input: SECRETS.slice(2)
-        .map(([, v]) => v)
-        .join("\n"),
-      encoding: "utf8",
-    });
+    const piped = initPiped(ready.dir, passphrase);
     assert.equal(piped.status, 0, piped.stderr + piped.stdout);
     for (const verb of ["preview", "up"]) {
       const r = await berth(ready.dir, passphrase, verb, "--stack", "staging", "--", "--diff");
       assert.equal(r.code, 0, r.err);
       assert.deepEqual(JSON.parse(ready.log().trim().split("\n").at(-1)!), [verb, "--stack", "staging", "--diff"]);
     }
+  });
+
+  it("takes a stack file without berth:version once the stack runs one, and names the fix before", async () => {
+    // A team's stack file: the state keeps the version (README, step 2).
+    const ready = checkout({ stacks: [] });
+    const passphrase = { ...ready.env, PULUMI_CONFIG_PASSPHRASE: "pw" };
+    const file = path.join(ready.dir, "Pulumi.staging.yaml");
+    const text = fs.readFileSync(file, "utf8");
+    assert.match(text, /^ {2}berth:version: .*\n/m);
+    fs.writeFileSync(file, text.replace(/^ {2}berth:version: .*\n/m, ""));
+    const piped = initPiped(ready.dir, passphrase);
+    // Never deployed: the first deploy must name its version.
+    assert.equal(piped.status, 1, piped.stderr + piped.stdout);
+    assert.match(piped.stdout, /^ok {3}Configuration: Pulumi\.staging\.yaml is valid$/m);
+    assert.match(
+      piped.stdout,
+      /^FAIL Version: Pulumi\.staging\.yaml names no berth:version, and the stack has not deployed one yet.*\n {5}fix: name the first version to deploy: pulumi config set berth:version <tag or sha256:digest> --stack staging$/m,
+    );
+    assert.match(piped.stdout, /^ok {3}Secrets: every secret the stack names is set$/m);
+    // Once the stack runs a version, the file may leave it out: doctor and berth up agree.
+    const state = JSON.parse(fs.readFileSync(ready.env.BERTH_FAKE_STATE!, "utf8"));
+    fs.writeFileSync(ready.env.BERTH_FAKE_STATE!, JSON.stringify({ ...state, outputs: { version: "2026.11.4" } }));
+    const doctor = await berth(ready.dir, passphrase, "doctor", "--stack", "staging");
+    assert.equal(doctor.code, 0, doctor.out + doctor.err);
+    assert.match(
+      doctor.out,
+      /^ok {3}Version: not in Pulumi\.staging\.yaml: the stack runs 2026\.11\.4, which the next update keeps$/m,
+    );
+    const up = await berth(ready.dir, passphrase, "up", "--stack", "staging");
+    assert.equal(up.code, 0, up.err);
+    assert.deepEqual(JSON.parse(ready.log().trim().split("\n").at(-1)!), ["up", "--stack", "staging"]);
   });
 
   it("prints its version and the Pulumi SDK it runs on", () => {
