@@ -91,7 +91,7 @@ async function versionCheck(io: Io, stack: string, created: boolean): Promise<Ch
  */
 function setCommand(key: string, stack: string): string {
   const set = setSecretCommand(key, stack);
-  return key === `berth:secrets.${FINGERPRINT_KEY}` ? `${set} "$(openssl rand -hex 32)"` : set;
+  return key === `berth:secrets.${FINGERPRINT_KEY}` ? `openssl rand -hex 32 | ${set}` : set;
 }
 
 /** Every check, in the order a first deploy needs them. */

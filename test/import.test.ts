@@ -249,9 +249,7 @@ describe("mapping Kamal keys", () => {
       assert.ok(text.includes("pulumi config set --secret --path 'berth:secrets.RAILS_MASTER_KEY' <value>"));
       // The key of the container fingerprints is generated, never typed in.
       assert.ok(
-        text.includes(
-          `pulumi config set --secret --path 'berth:secrets.BERTH_FINGERPRINT_KEY' "$(openssl rand -hex 32)"`,
-        ),
+        text.includes(`openssl rand -hex 32 | pulumi config set --secret --path 'berth:secrets.BERTH_FINGERPRINT_KEY'`),
       );
     }
     assert.match(written, /address: 192\.0\.2\.9\n/);
