@@ -287,7 +287,7 @@ const roleName = z.string().regex(/^[a-z][a-z0-9_-]*$/, "must be a lowercase rol
  * `fingerprint`): a random value, set once per stack, never given to a container.
  */
 export const FINGERPRINT_KEY = "BERTH_FINGERPRINT_KEY";
-const FINGERPRINT_KEY_COMMAND = `pulumi config set --secret --path 'berth:secrets.${FINGERPRINT_KEY}' "$(openssl rand -hex 32)"`;
+const FINGERPRINT_KEY_COMMAND = `openssl rand -hex 32 | pulumi config set --secret --path 'berth:secrets.${FINGERPRINT_KEY}'`;
 
 export const stackSchema = z
   .strictObject({
