@@ -112,7 +112,7 @@ export function registerFleet(program: Command, io: Io): void {
       });
       try {
         const f = new Fleet({ store, engine: new Engine({ workDir: io.cwd, env: {} }), work: false });
-        io.out(`${await f.createToken("berth fleet token create", o.name, o.role as Role)}\n`);
+        io.out(`${await f.tokens.create("berth fleet token create", o.name, o.role as Role)}\n`);
       } finally {
         await store.close();
       }

@@ -97,7 +97,7 @@ export async function startFleet(opts: ServeOptions): Promise<RunningFleet> {
         },
       });
     }
-    const adminToken = await fleet.bootstrapToken();
+    const adminToken = await fleet.tokens.bootstrap();
     server = await buildServer(fleet);
     const address = await server.listen({ host: opts.host ?? "127.0.0.1", port: opts.port ?? 0 });
     const s = server;

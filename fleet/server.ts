@@ -77,7 +77,7 @@ export async function buildServer(fleet: Fleet) {
   const need = (role: Role) => async (req: FastifyRequest, reply: FastifyReply) => {
     const header = req.headers.authorization ?? "";
     const token = header.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
-    const actor = await fleet.authenticate(token);
+    const actor = await fleet.tokens.authenticate(token);
     if (!actor)
       return reply.code(401).send({
         error: "unauthorized",
@@ -119,12 +119,12 @@ export async function buildServer(fleet: Fleet) {
   );
 
   app.get("/api/servers", { preHandler: need("viewer"), schema: { summary: "Registered servers" } }, async () =>
-    fleet.listServers(),
+    fleet.servers.list(),
   );
   app.post(
     "/api/servers",
     { preHandler: need("admin"), schema: { summary: "Register a server", body: serverInputSchema } },
-    async (req, reply) => reply.code(201).send(await fleet.registerServer(req.actor!, req.body)),
+    async (req, reply) => reply.code(201).send(await fleet.servers.register(req.actor!, req.body)),
   );
   app.patch(
     "/api/servers/:name",
@@ -136,7 +136,7 @@ export async function buildServer(fleet: Fleet) {
         body: serverUpdateSchema,
       },
     },
-    async (req) => fleet.updateServer(req.actor!, req.params.name, req.body),
+    async (req) => fleet.servers.update(req.actor!, req.params.name, req.body),
   );
   app.delete(
     "/api/servers/:name",
@@ -145,7 +145,7 @@ export async function buildServer(fleet: Fleet) {
       schema: { summary: "Remove a server (kept in the records)", params: z.object({ name: z.string() }) },
     },
     async (req, reply) => {
-      await fleet.removeServer(req.actor!, req.params.name);
+      await fleet.servers.remove(req.actor!, req.params.name);
       return reply.code(204).send();
     },
   );
@@ -165,18 +165,18 @@ export async function buildServer(fleet: Fleet) {
         }),
       },
     },
-    async (req) => fleet.listDeployments(req.query),
+    async (req) => fleet.deployments.list(req.query),
   );
   app.post(
     "/api/deployments",
     { preHandler: need("deployer"), schema: { summary: "Deploy an app from a template", body: deployInputSchema } },
-    async (req, reply) => reply.code(201).send(await fleet.submit(req.actor!, req.body)),
+    async (req, reply) => reply.code(201).send(await fleet.deployments.submit(req.actor!, req.body)),
   );
   app.get(
     "/api/deployments/:id",
     { preHandler: need("viewer"), schema: { summary: "One deployment", params: idParams } },
     async (req, reply) => {
-      const d = await fleet.getDeployment(req.params.id);
+      const d = await fleet.deployments.get(req.params.id);
       return d
         ? d
         : reply.code(404).send({ error: "not found", problems: [`deployment ${req.params.id} does not exist`] });
@@ -192,7 +192,7 @@ export async function buildServer(fleet: Fleet) {
         querystring: z.object({ after: z.coerce.number().int().min(0).optional() }),
       },
     },
-    async (req) => fleet.events(req.params.id, req.query.after ?? 0),
+    async (req) => fleet.records.events(req.params.id, req.query.after ?? 0),
   );
   app.get(
     "/api/deployments/:id/stream",
@@ -214,9 +214,9 @@ export async function buildServer(fleet: Fleet) {
       let closed = false;
       req.raw.on("close", () => (closed = true));
       while (!closed) {
-        const d = await fleet.getDeployment(id);
+        const d = await fleet.deployments.get(id);
         if (!d) break;
-        for (const e of await fleet.events(id, after)) {
+        for (const e of await fleet.records.events(id, after)) {
           res.write(`event: event\ndata: ${JSON.stringify(e)}\n\n`);
           after = e.id;
         }
@@ -233,14 +233,14 @@ export async function buildServer(fleet: Fleet) {
     "/api/deployments/:id/cancel",
     { preHandler: need("deployer"), schema: { summary: "Cancel a pending or running deployment", params: idParams } },
     async (req, reply) => {
-      await fleet.cancel(req.actor!, req.params.id);
-      return reply.code(202).send(await fleet.getDeployment(req.params.id));
+      await fleet.deployments.cancel(req.actor!, req.params.id);
+      return reply.code(202).send(await fleet.deployments.get(req.params.id));
     },
   );
   app.post(
     "/api/deployments/:id/rollback",
     { preHandler: need("deployer"), schema: { summary: "Roll the stack back to this deployment", params: idParams } },
-    async (req, reply) => reply.code(201).send(await fleet.rollback(req.actor!, req.params.id)),
+    async (req, reply) => reply.code(201).send(await fleet.deployments.rollback(req.actor!, req.params.id)),
   );
   app.delete(
     "/api/deployments/:id",
@@ -249,7 +249,7 @@ export async function buildServer(fleet: Fleet) {
       schema: { summary: "Hide a finished deployment (kept in the records)", params: idParams },
     },
     async (req, reply) => {
-      await fleet.removeDeployment(req.actor!, req.params.id);
+      await fleet.deployments.remove(req.actor!, req.params.id);
       return reply.code(204).send();
     },
   );
@@ -257,12 +257,12 @@ export async function buildServer(fleet: Fleet) {
   app.get(
     "/api/audit",
     { preHandler: need("admin"), schema: { summary: "Every action with its actor, newest first" } },
-    async () => fleet.listAudit(),
+    async () => fleet.records.listAudit(),
   );
   app.get(
     "/api/tokens",
     { preHandler: need("admin"), schema: { summary: "API tokens (never their values)" } },
-    async () => fleet.listTokens(),
+    async () => fleet.tokens.list(),
   );
   app.post(
     "/api/tokens",
@@ -274,13 +274,13 @@ export async function buildServer(fleet: Fleet) {
       },
     },
     async (req, reply) =>
-      reply.code(201).send({ token: await fleet.createToken(req.actor!, req.body.name, req.body.role) }),
+      reply.code(201).send({ token: await fleet.tokens.create(req.actor!, req.body.name, req.body.role) }),
   );
   app.delete(
     "/api/tokens/:id",
     { preHandler: need("admin"), schema: { summary: "Revoke a token", params: idParams } },
     async (req, reply) => {
-      await fleet.revokeToken(req.actor!, req.params.id);
+      await fleet.tokens.revoke(req.actor!, req.params.id);
       return reply.code(204).send();
     },
   );
