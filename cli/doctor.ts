@@ -191,9 +191,12 @@ export async function diagnose(io: Io, stack: string): Promise<Check[]> {
 
   // The passphrase is right when Pulumi can decrypt a value with it.
   if (cli && salt && passphrase) {
-    const config = ((parse(fs.readFileSync(stackFile, "utf8")) ?? {}) as { config?: Record<string, any> }).config ?? {};
+    const config =
+      ((parse(fs.readFileSync(stackFile, "utf8")) ?? {}) as { config?: Record<string, unknown> }).config ?? {};
     const isSecure = (v: unknown) => !!v && typeof v === "object" && "secure" in v;
-    const named = Object.entries(config["berth:secrets"] ?? {}).find(([, v]) => isSecure(v))?.[0];
+    const named = Object.entries((config["berth:secrets"] ?? {}) as Record<string, unknown>).find(([, v]) =>
+      isSecure(v),
+    )?.[0];
     const secretKey = isSecure(config["hcloud:token"]) ? ["hcloud:token"] : named ? [`berth:secrets.${named}`] : [];
     if (secretKey.length > 0) {
       const got = await pulumiQuiet(io, ["config", "get", secretKey[0], "--path", "--stack", stack]);

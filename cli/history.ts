@@ -17,19 +17,34 @@ export interface Update {
   version?: string;
 }
 
+/** One update as `pulumi stack history --json` prints it: only the fields berth reads. */
+interface HistoryEntry {
+  version?: unknown;
+  kind?: unknown;
+  startTime?: unknown;
+  message?: unknown;
+  result?: unknown;
+  config?: Record<string, { value?: unknown } | undefined>;
+}
+
 /** Reads `pulumi stack history --json`, newest first. */
 export function parseHistory(json: unknown): Update[] {
   if (!Array.isArray(json)) throw new CliError("stack history: expected a JSON list of updates from pulumi.");
   return json
-    .map((u: Record<string, any>) => ({
+    .map((u: HistoryEntry) => ({
       update: Number(u.version),
       kind: String(u.kind ?? ""),
       time: String(u.startTime ?? ""),
       message: String(u.message ?? ""),
       result: String(u.result ?? ""),
-      version: typeof u.config?.[VERSION_KEY]?.value === "string" ? u.config[VERSION_KEY].value : undefined,
+      version: versionOf(u),
     }))
     .sort((a, b) => b.update - a.update);
+}
+
+function versionOf(u: HistoryEntry): string | undefined {
+  const value = u.config?.[VERSION_KEY]?.value;
+  return typeof value === "string" ? value : undefined;
 }
 
 /** A deploy that happened: an `up` that succeeded. Previews, refreshes and failures never count. */

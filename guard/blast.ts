@@ -56,7 +56,14 @@ export function changedPaths(a: unknown, b: unknown, path = ""): string[] {
   if (isObj(a) && isObj(b) && !Array.isArray(a) && !Array.isArray(b)) {
     const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);
     const out: string[] = [];
-    for (const k of keys) out.push(...changedPaths((a as any)[k], (b as any)[k], path ? `${path}.${k}` : k));
+    for (const k of keys)
+      out.push(
+        ...changedPaths(
+          (a as Record<string, unknown>)[k],
+          (b as Record<string, unknown>)[k],
+          path ? `${path}.${k}` : k,
+        ),
+      );
     return out;
   }
   return [path];

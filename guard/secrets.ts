@@ -23,24 +23,27 @@ export interface AuditResult {
 }
 
 /** Every string in a value, with its path and whether it sits inside a Pulumi secret. */
-export function* strings(value: any, secret = false, path = ""): Generator<[string, boolean, string]> {
+export function* strings(value: unknown, secret = false, path = ""): Generator<[string, boolean, string]> {
   if (typeof value === "string") yield [value, secret, path];
   else if (Array.isArray(value)) for (const [i, v] of value.entries()) yield* strings(v, secret, `${path}[${i}]`);
   else if (value && typeof value === "object") {
-    if (value[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig)
-      yield* strings(value.value, true, path);
+    const envelope = value as Record<string, unknown>;
+    if (envelope[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig)
+      yield* strings(envelope.value, true, path);
     else for (const [k, v] of Object.entries(value)) yield* strings(v, secret, path ? `${path}.${k}` : k);
   }
 }
 
 /** Resolves a program's exports, keeping each secret Output as a Pulumi secret envelope. */
-export async function resolveMarked(value: any): Promise<any> {
+export async function resolveMarked(value: unknown): Promise<unknown> {
   if (pulumi.Output.isInstance(value)) {
-    const secret = await (value as any).isSecret;
+    // Every Output carries `isSecret` (@pulumi/pulumi output.ts); its public type leaves it out.
+    const secret = await (value as unknown as { isSecret: Promise<boolean> }).isSecret;
     const inner = await resolveMarked(await new Promise((r) => value.apply(r)));
     return secret ? { [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value: inner } : inner;
   }
-  if (value && typeof value.then === "function") return resolveMarked(await value);
+  const thenable = value as PromiseLike<unknown> | undefined;
+  if (thenable && typeof thenable.then === "function") return resolveMarked(await thenable);
   if (Array.isArray(value)) return Promise.all(value.map(resolveMarked));
   if (value && typeof value === "object" && !(value instanceof pulumi.Resource)) {
     const entries = await Promise.all(
@@ -65,8 +68,8 @@ const COMMAND_LINE = /^(create|update|delete)$/;
  * Outputs wrapped) for the sentinels, given as secret name -> value.
  */
 export function audit(
-  resources: { name: string; type: string; raw: Record<string, any> }[],
-  exported: Record<string, any>,
+  resources: { name: string; type: string; raw: Record<string, unknown> }[],
+  exported: unknown,
   sentinels: Record<string, string>,
 ): AuditResult {
   const needles = Object.entries(sentinels).flatMap(([name, value]) =>

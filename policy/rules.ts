@@ -10,6 +10,13 @@ export interface PolicyInput {
   protect: boolean;
 }
 
+/** A published port of a container, as the docker provider takes it. */
+interface PortInput {
+  ip?: string;
+  internal?: number;
+  external?: number;
+}
+
 export interface Violation {
   rule: string;
   urn: string;
@@ -73,11 +80,15 @@ export const accessoryPortsPrivate: Rule = {
   description: "Accessory containers (label berth.accessory) publish ports only on private or loopback addresses.",
   check: (resources) =>
     resources
-      .filter((r) => r.type === T.container && (r.props.labels ?? []).some((l: any) => l?.label === "berth.accessory"))
+      .filter(
+        (r) =>
+          r.type === T.container &&
+          (r.props.labels ?? []).some((l: { label?: string }) => l?.label === "berth.accessory"),
+      )
       .flatMap((r) =>
         (r.props.ports ?? [])
-          .filter((p: any) => !privateBinding(p?.ip))
-          .map((p: any) => ({
+          .filter((p: PortInput) => !privateBinding(p?.ip))
+          .map((p: PortInput) => ({
             rule: accessoryPortsPrivate.name,
             urn: r.urn,
             message: `${r.name} publishes port ${p?.external ?? p?.internal} on ${p?.ip ?? "every address (no ip)"}; bind it to the host's private or loopback address`,
