@@ -68,14 +68,14 @@ async function main() {
     });
     serve.once("exit", (code) => reject(new Error(`berth fleet serve exited with ${code}`)));
   });
-  const call = async (method: string, route: string, body?: unknown): Promise<any> => {
+  const call = async <T = unknown>(method: string, route: string, body?: unknown): Promise<T> => {
     const res = await fetch(fleet.url + route, {
       method,
       headers: { authorization: `Bearer ${fleet.adminToken}`, ...(body ? { "content-type": "application/json" } : {}) },
       body: body ? JSON.stringify(body) : undefined,
     });
     if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${await res.text()}`);
-    return res.json();
+    return (await res.json()) as T;
   };
   const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenchBenchBenchBenchBenchBenchBenchBench00 ops@example.com";
   await call("POST", "/api/servers", {
@@ -90,7 +90,7 @@ async function main() {
   const ids: number[] = [];
   for (let i = 0; i < total; i++) {
     const app = `app${i % stacks}`;
-    const d = await call("POST", "/api/deployments", {
+    const d = await call<{ id: number }>("POST", "/api/deployments", {
       app,
       environment: "staging",
       template: "rails",
@@ -117,8 +117,8 @@ async function main() {
   })();
   for (;;) {
     const open = [
-      ...(await call("GET", "/api/deployments?status=pending&limit=500")),
-      ...(await call("GET", "/api/deployments?status=deploying&limit=500")),
+      ...(await call<unknown[]>("GET", "/api/deployments?status=pending&limit=500")),
+      ...(await call<unknown[]>("GET", "/api/deployments?status=deploying&limit=500")),
     ];
     if (open.length === 0) break;
     await new Promise((r) => setTimeout(r, 200));
@@ -126,7 +126,7 @@ async function main() {
   const elapsed = Date.now() - started;
   done = true;
   await poller;
-  const all = await call("GET", "/api/deployments?limit=500");
+  const all = await call<{ status: string }[]>("GET", "/api/deployments?limit=500");
   const byStatus: Record<string, number> = {};
   for (const d of all) byStatus[d.status] = (byStatus[d.status] ?? 0) + 1;
 
@@ -138,7 +138,7 @@ async function main() {
       fs.readFileSync(path.join(dir, "state", ".pulumi", "stacks", "berth", `app${s}-staging.json`), "utf8"),
     );
     const runs = state.history
-      .map((h: any) => [Date.parse(h.startTime), Date.parse(h.endTime)])
+      .map((h: { startTime: string; endTime: string }) => [Date.parse(h.startTime), Date.parse(h.endTime)])
       .sort((a: number[], b: number[]) => a[0] - b[0]);
     updates += runs.length;
     for (let i = 1; i < runs.length; i++) if (runs[i][0] < runs[i - 1][1]) overlaps++;

@@ -1,9 +1,12 @@
 // A deployment as the fleet hands it on: its record, with ids as numbers and how long it ran.
 export type Deployment = ReturnType<typeof present>;
 
-export function present(row: Record<string, any>) {
-  const started = row.started_at ? new Date(row.started_at).getTime() : undefined;
-  const finished = row.finished_at ? new Date(row.finished_at).getTime() : undefined;
+export function present(row: Record<string, unknown>) {
+  // PostgreSQL hands timestamps back as Date, PGlite and JSON as text: both read as a time.
+  const time = (v: unknown) =>
+    v instanceof Date || typeof v === "string" || typeof v === "number" ? new Date(v).getTime() : undefined;
+  const started = time(row.started_at);
+  const finished = time(row.finished_at);
   return {
     ...row,
     id: Number(row.id),
@@ -11,7 +14,7 @@ export function present(row: Record<string, any>) {
     variables: (row.variables ?? {}) as Record<string, unknown>,
     config: (row.config ?? {}) as Record<string, unknown>,
     duration_ms: started && finished ? finished - started : null,
-  } as unknown as Record<string, any> & {
+  } as unknown as Record<string, unknown> & {
     id: number;
     stack: string;
     app: string;

@@ -67,7 +67,7 @@ export async function buildServer(fleet: Fleet) {
     transform: jsonSchemaTransform,
   });
 
-  app.setErrorHandler((err: any, _req, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     if (err instanceof InputError)
       return reply.code(err.status).send({ error: "invalid request", problems: err.problems });
     const status = typeof err.statusCode === "number" && err.statusCode < 500 ? err.statusCode : 500;
