@@ -217,9 +217,9 @@ describe("reading Pulumi.<stack>.yaml as the Pulumi CLI does", () => {
   const single: [string, (c: Record<string, any>) => void, string][] = [
     ["a role with no hosts", (c) => (c.servers.web.hosts = []), "berth:servers.web.hosts: list at least one host"],
     [
-      "hosts only in another role",
-      (c) => (c.servers = { job: { hosts: ["db-1"] } }),
-      "berth:servers.web: required: the web role is the primary role; add `web: { hosts: [...] }`",
+      "a primary role that does not exist",
+      (c) => (c.primaryRole = "job"),
+      'berth:primaryRole: unknown role "job"; roles are web',
     ],
     [
       "an empty web role",
@@ -227,9 +227,9 @@ describe("reading Pulumi.<stack>.yaml as the Pulumi CLI does", () => {
       "berth:servers.web: expected a mapping of keys (key: value lines indented under it), found nothing (an empty value): write the value after the colon, or indent the keys that belong to it under it",
     ],
     [
-      "no servers at all",
-      (c) => delete c.servers,
-      "berth:servers: required: add this key, holding a mapping of names; docs/configuration.md describes it",
+      "roles without an image",
+      (c) => delete c.image,
+      "berth:image: required: the image repository the roles run, without tag, such as ghcr.io/acme/app",
     ],
     [
       "an accessory on a role that does not exist",
@@ -237,6 +237,19 @@ describe("reading Pulumi.<stack>.yaml as the Pulumi CLI does", () => {
       'berth:accessories.redis.roles[0]: unknown role "job"; roles are web',
     ],
   ];
+  it("accepts a stack of workers only (primary role job, no proxy) and one of hosts without roles", () => {
+    const workers = base();
+    workers.servers = { job: { hosts: ["db-1"] } };
+    const cfg = parseConfig(workers, "x");
+    assert.equal(cfg.primaryRole, "job");
+    assert.equal(cfg.roles[0].proxy, undefined, "a job role is not behind kamal-proxy unless told");
+    const bare = base();
+    delete bare.servers;
+    delete bare.image;
+    delete bare.version;
+    assert.deepEqual(parseConfig(bare, "x").roles, []);
+  });
+
   for (const [what, change, expected] of single) {
     it(`answers ${what} with one message`, () => {
       const cfg = base();
