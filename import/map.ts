@@ -73,6 +73,7 @@ const ROOT_KEYS = [
   "logging",
   "output",
   "aliases",
+  "healthcheck",
 ];
 const ROLE_KEYS = ["hosts", "cmd", "stop_timeout", "options", "logging", "proxy", "labels", "env", "asset_path"];
 const REGISTRY_KEYS = ["server", "username", "password"];
@@ -156,6 +157,9 @@ const ACCESSORY_KEYS = [
   "network",
   "proxy",
 ];
+
+/** Tag names berth accepts (config/app.ts tagName). */
+const TAG = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 /** Why a Kamal key has no berth equivalent yet, by key (the last segment of its path). */
 const NO_EQUIVALENT: Record<string, string> = {
@@ -433,19 +437,21 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
   if (serversIn === undefined) problem("servers", "required");
   else if (!Array.isArray(serversIn) && !isHash(serversIn)) problem("servers", "should be an array or a hash");
 
-  // berth's primary role is always `web`; Kamal's primary role is renamed to it when web is absent.
+  // Kamal's primary_role becomes berth:primaryRole; without one Kamal's is web, and a config
+  // without a web role names its primary role (Kamal refuses it otherwise).
   const primary = str(kamal.primary_role, "primary_role");
   const roleNames = roleDefs.map(([r]) => r);
-  const rename = new Map<string, string>();
-  if (roleNames.length > 0 && !roleNames.includes("web")) {
-    const from = primary !== undefined && roleNames.includes(primary) ? primary : roleNames[0];
-    rename.set(from, "web");
-    notes.push(`servers/${from}: renamed to web, berth's primary role`);
-  }
+  const primaryRole =
+    primary !== undefined && roleNames.includes(primary) && primary !== "web"
+      ? primary
+      : roleNames.length > 0 && !roleNames.includes("web")
+        ? roleNames[0]
+        : undefined;
+  if (primaryRole !== undefined && primary === undefined)
+    notes.push(`servers/${primaryRole}: the primary role (berth:primaryRole), as there is no web role`);
   // Kamal proxies its primary role unless told not to, and other roles only when told to.
-  const proxiedPrimary = primary !== undefined && primary !== "web" && roleNames.includes("web") ? primary : undefined;
+  const proxiedPrimary = primaryRole !== undefined && roleNames.includes("web") ? primaryRole : undefined;
   const roleName = (r: string) =>
-    rename.get(r) ??
     r
       .toLowerCase()
       .replace(/[^a-z0-9_-]+/g, "-")
@@ -456,7 +462,7 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
     const at = `servers/${kamalRole}`;
     const role = roleName(kamalRole);
     const out: Record<string, unknown> = {};
-    if (role !== kamalRole && !rename.has(kamalRole)) notes.push(`${at}: role renamed to ${role}`);
+    if (role !== kamalRole) notes.push(`${at}: role renamed to ${role}`);
     if (Array.isArray(def)) {
       out.hosts = hostEntries(def, at, role);
       if (proxiedPrimary !== undefined && kamalRole === "web") {
@@ -510,13 +516,17 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
     }
     servers[role] = out;
   }
-  if (roleDefs.length > 0) {
-    for (const [address, tags] of tagsOf) {
+  // Kamal's host tags become the host's tags: berth:env.tags gives tagged hosts their variables.
+  for (const [address, tags] of tagsOf) {
+    const host = hosts[nameOf.get(address) ?? ""];
+    const valid = [...tags].filter((t) => TAG.test(t));
+    const invalid = [...tags].filter((t) => !TAG.test(t));
+    if (host && valid.length > 0) host.tags = valid;
+    if (invalid.length > 0)
       skip(
         `servers (tags of ${address})`,
-        `host tags (${[...tags].join(", ")}) have no equivalent: berth has no per-host env; accessories placed by tag run on the tagged hosts`,
+        `tags ${invalid.join(", ")} are not lowercase names berth accepts (letters, digits, _ and -)`,
       );
-    }
   }
 
   // --- env, volumes, assets, hooks, timings
@@ -539,27 +549,46 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
   const drainTimeout = int(kamal.drain_timeout, "drain_timeout");
   if (deployTimeout !== undefined) proxy.deployTimeout = deployTimeout;
   if (drainTimeout !== undefined) proxy.drainTimeout = drainTimeout;
+  // Kamal 1's root healthcheck (path, port, max_attempts, interval): kamal-proxy's health check.
+  const oldCheck = hash(kamal.healthcheck, "healthcheck");
+  if (oldCheck) {
+    knownKeys(oldCheck, ["path", "port", "max_attempts", "interval", "cmd", "cord", "log_lines"], "healthcheck");
+    const hc: Record<string, unknown> = { ...(isHash(proxy.healthcheck) ? proxy.healthcheck : {}) };
+    const hcPath = str(oldCheck.path, "healthcheck/path");
+    if (hcPath !== undefined) hc.path ??= hcPath;
+    const port = int(oldCheck.port, "healthcheck/port");
+    if (port !== undefined) hc.port = port;
+    const attempts = int(oldCheck.max_attempts, "healthcheck/max_attempts");
+    if (attempts !== undefined && proxy.deployTimeout === undefined) hc.maxAttempts = attempts;
+    const every = str(oldCheck.interval, "healthcheck/interval");
+    const seconds = every === undefined ? undefined : /^([0-9]+)s?$/.exec(every);
+    if (seconds) hc.interval ??= Number(seconds[1]);
+    else if (every !== undefined) skip("healthcheck/interval", "berth takes the interval in whole seconds");
+    for (const k of ["cmd", "cord", "log_lines"])
+      if (oldCheck[k] !== undefined)
+        skip(`healthcheck/${k}`, "kamal-proxy checks the path over HTTP; there is no command or cord file");
+    if (Object.keys(hc).length > 0) proxy.healthcheck = hc;
+    notes.push("healthcheck: Kamal 1's root healthcheck, read as kamal-proxy's (berth:proxy.healthcheck)");
+  }
 
-  // TLS for several web hosts ends at berth's load balancer (with --provision), not at
-  // kamal-proxy; Kamal itself refuses ssl on several hosts without a custom certificate (role.rb).
-  const webHosts = (servers.web?.hosts as string[] | undefined) ?? [];
-  const webProxyNames = isHash(servers.web?.proxy) ? (servers.web.proxy.hosts as string[] | undefined) : undefined;
-  const withLoadBalancer =
-    webHosts.length > 1 &&
-    !!opts.provision &&
-    ((proxy.hosts as string[] | undefined) ?? webProxyNames ?? []).some((h) => !h.startsWith("*."));
-  const sslElsewhere = withLoadBalancer
-    ? "TLS ends at berth's load balancer"
-    : "kamal-proxy cannot obtain one certificate on several hosts (Kamal refuses it too): each host serves plain HTTP; end TLS in front of them";
+  // Several hosts of the primary role: each kamal-proxy answers on its own address, as in Kamal, and
+  // kamal-proxy cannot obtain one certificate on several hosts (Kamal refuses it too, role.rb): TLS
+  // ends in front of them (Cloudflare's proxy: berth:dns.provider cloudflare).
+  const primaryName = primaryRole !== undefined ? roleName(primaryRole) : "web";
+  const primaryServer = servers[primaryName];
+  const webHosts = (primaryServer?.hosts as string[] | undefined) ?? [];
+  const webProxyNames = isHash(primaryServer?.proxy) ? (primaryServer.proxy.hosts as string[] | undefined) : undefined;
+  const sslElsewhere =
+    "kamal-proxy cannot obtain one certificate on several hosts (Kamal refuses it too): each host serves plain HTTP; end TLS in front of them (behind Cloudflare: berth:dns.provider cloudflare and ssl: cloudflare-origin)";
   if (webHosts.length > 1) {
     if (proxy.ssl === true) {
       proxy.ssl = false;
-      notes.push(`proxy/ssl: the web role has several hosts, so ${sslElsewhere}`);
+      notes.push(`proxy/ssl: the ${primaryName} role has several hosts, so ${sslElsewhere}`);
     }
-    const webProxy = servers.web?.proxy;
+    const webProxy = primaryServer?.proxy;
     if (isHash(webProxy) && webProxy.ssl === true) {
       webProxy.ssl = false;
-      notes.push(`servers/web/proxy/ssl: several web hosts, so ${sslElsewhere}`);
+      notes.push(`servers/${primaryName}/proxy/ssl: several hosts, so ${sslElsewhere}`);
     }
   }
 
@@ -571,12 +600,12 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
   const publicNames = ((proxy.hosts as string[] | undefined) ?? webProxyNames ?? []).filter((h) => !h.startsWith("*."));
   let dns: Record<string, unknown> | undefined;
   let loadBalancer: Record<string, unknown> | undefined;
-  if (webHosts.length > 1 && !withLoadBalancer) {
+  const serving = primaryServer !== undefined && primaryServer.proxy !== false;
+  if (webHosts.length > 1 && serving) {
     loadBalancer = { enabled: false };
-    if (servers.web?.proxy !== false)
-      notes.push(
-        `servers/web: ${webHosts.length} hosts and no load balancer, as in Kamal: each host's kamal-proxy answers on its own address (import with --provision and proxy hosts to have berth create a Hetzner load balancer and DNS)`,
-      );
+    notes.push(
+      `servers/${primaryName}: ${webHosts.length} hosts and no load balancer, as in Kamal: each host's kamal-proxy answers on its own address${opts.provision && publicNames.length > 0 ? "; berth:dns lists the records for every host (provider none): with Cloudflare in front set provider: cloudflare, or set berth:loadBalancer.enabled: true for a Hetzner load balancer" : ""}`,
+    );
   }
   if (opts.provision) {
     if (publicNames.length > 0) {
@@ -585,13 +614,19 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
       publicNames.forEach((h) => counts.set(zoneOf(h), (counts.get(zoneOf(h)) ?? 0) + 1));
       const zone = [...counts].sort((a, b) => b[1] - a[1])[0][0];
       const inZone = publicNames.filter((h) => zoneOf(h) === zone);
-      dns = { zone, hosts: inZone };
-      notes.push(
-        `dns: records for ${inZone.join(", ")} in the Hetzner DNS zone ${zone} (it must exist there; set createZone: true to create it)`,
-      );
+      // One host: records in Hetzner DNS; several: berth lists the records, the user's DNS holds them.
+      if (webHosts.length > 1) {
+        dns = { provider: "none", zone, hosts: inZone };
+        notes.push(`dns: berth lists the A and AAAA records of ${inZone.join(", ")} for every host (provider none)`);
+      } else {
+        dns = { zone, hosts: inZone };
+        notes.push(
+          `dns: records for ${inZone.join(", ")} in the Hetzner DNS zone ${zone} (it must exist there; set createZone: true to create it)`,
+        );
+      }
       publicNames
         .filter((h) => zoneOf(h) !== zone)
-        .forEach((h) => notes.push(`dns: ${h} is outside ${zone}; point it at the web host or load balancer yourself`));
+        .forEach((h) => notes.push(`dns: ${h} is outside ${zone}; point it at the web host yourself`));
     }
   }
 
@@ -615,6 +650,7 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
   put("version", version);
   put("hosts", hosts);
   put("servers", servers);
+  put("primaryRole", primaryRole !== undefined ? roleName(primaryRole) : undefined);
   put("registry", registry);
   put("env", env);
   put("volumes", volumes);
@@ -729,7 +765,18 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
       }
       if (env.tags !== undefined) {
         if (!root) problem(at, "tags are only allowed in the root env");
-        else skip(`${at}/tags`, "berth has no per-host env; set the variables on a role or accessory instead");
+        else {
+          const tags = hash(env.tags, `${at}/tags`) ?? {};
+          const mapped: Record<string, unknown> = {};
+          for (const [tag, tagEnv] of Object.entries(tags)) {
+            if (!TAG.test(tag)) {
+              skip(`${at}/tags/${tag}`, "not a lowercase tag name berth accepts (letters, digits, _ and -)");
+              continue;
+            }
+            mapped[tag] = mapEnv(tagEnv, `${at}/tags/${tag}`, false) ?? {};
+          }
+          if (Object.keys(mapped).length > 0) out.tags = mapped;
+        }
       }
     }
     return Object.keys(out).length > 0 ? out : undefined;
