@@ -6,6 +6,7 @@ import { Command } from "commander";
 import { parse } from "yaml";
 import { ConfigError, fromEngineConfig, parseConfig, readStackFile } from "../config/load";
 import { FINGERPRINT_KEY } from "../config/schema";
+import { VERSION_KEY } from "../config/names";
 import { setSecretCommand } from "../config/secrets";
 import { DEPLOYED_STAND_IN, secretStandIn, withMissingSecrets } from "./plan";
 import { CliError, execute, Io } from "./process";
@@ -47,8 +48,8 @@ export function missingCredentials(
   try {
     // Read as berth plan reads it: an encrypted value is a stand-in, checked for real by the program.
     const read = readStackFile(file, secretStandIn);
-    versionUnset = read.config["berth:version"] === undefined;
-    if (versionUnset) read.config["berth:version"] = DEPLOYED_STAND_IN;
+    versionUnset = read.config[VERSION_KEY] === undefined;
+    if (versionUnset) read.config[VERSION_KEY] = DEPLOYED_STAND_IN;
     const { file: withStandIns, standIns } = withMissingSecrets(read, stack);
     const cfg = parseConfig(fromEngineConfig(withStandIns.config), stack, undefined, root);
     const cloud = Object.values(cfg.hosts).some((h) => h.kind === "cloud");

@@ -4,7 +4,9 @@ import { Command } from "commander";
 import { changeAndDeploy, resolveStack, stackHistoryJson } from "./pulumi";
 import { CliError, Io } from "./process";
 
-export const VERSION_KEY = "berth:version";
+import { VERSION_KEY } from "../config/names";
+
+export { VERSION_KEY };
 
 export interface Update {
   update: number;

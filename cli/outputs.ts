@@ -1,24 +1,9 @@
 // The stack outputs the command line relies on (index.ts exports them), and which hosts and
 // containers a command targets. Read from `pulumi stack output --json`, never from components.
+import { HostOutput, StackOutputs } from "../config/outputs";
 import { CliError } from "./process";
 
-export interface HostOutput {
-  name: string;
-  roles: string[];
-  ipv4?: string;
-  ssh: string;
-}
-
-export interface StackOutputs {
-  service: string;
-  stack: string;
-  version: string;
-  hosts: Record<string, HostOutput>;
-  roles: Record<string, { hosts: string[]; container: string; proxied: boolean }>;
-  accessories?: Record<string, { hosts: string[]; container: string; image: string }>;
-  /** The hosts' SSH host keys in known_hosts format (absent for stacks deployed by an older berth). */
-  knownHosts?: string;
-}
+export type { HostOutput, StackOutputs };
 
 export interface SshEndpoint {
   user: string;

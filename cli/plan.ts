@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { Command } from "commander";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, fromEngineConfig, parseConfig, StackFile } from "../config/load";
+import { VERSION_KEY } from "../config/names";
 import { loadStackFile, Recorded, runIndex } from "../plan/render";
 import { diffText, MASK, PLAN_NOTE, planDiff, planResources, planText } from "../plan/show";
 import { CliError, Io, step } from "./process";
@@ -58,7 +59,7 @@ export async function render(
     throw new CliError(`no Pulumi.${stack}.yaml in ${root}: pass the name of an existing stack with --stack.`);
   try {
     const { file, standIns } = withMissingSecrets(loadStackFile(root, stack, secretStandIn), stack);
-    const versionStandIn = file.config["berth:version"] === undefined;
+    const versionStandIn = file.config[VERSION_KEY] === undefined;
     const deployed = { version: DEPLOYED_STAND_IN };
     return {
       resources: (await runIndex(root, stack, file, { deployed, unknowns: true })).resources,

@@ -6,12 +6,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Command, Option } from "commander";
 import { quote } from "shell-quote";
+import { PROXY_CONTAINER, VERSION_LABEL } from "../config/names";
 import { accessoryTargets, allHosts, appTargets, readOutputs, SshEndpoint, StackOutputs, Target } from "./outputs";
 import { CliError, execute, Io } from "./process";
 import { resolveStack, stackOutputsJson } from "./pulumi";
 
 /** kamal-proxy's container, the same name on every host that serves web traffic. */
-export const PROXY_CONTAINER = "kamal-proxy";
 
 /**
  * The ssh argument list: interactive sessions get a terminal (-t), the rest never ask (BatchMode).
@@ -67,7 +67,7 @@ export const SHELL_COMMAND = `sh -c ${quote(["if command -v bash >/dev/null 2>&1
 export const CONSOLE_COMMAND = "bin/rails console";
 export const DBCONSOLE_COMMAND = "bin/rails dbconsole";
 
-const PS_FORMAT = 'table {{.Names}}\t{{.Image}}\t{{.Label "berth.version"}}\t{{.Status}}';
+const PS_FORMAT = `table {{.Names}}\t{{.Image}}\t{{.Label "${VERSION_LABEL}"}}\t{{.Status}}`;
 
 /** The app's containers on a host (every version still there), then kamal-proxy's. */
 export function detailsCommand(service: string, stack: string): string {
@@ -241,7 +241,9 @@ export function registerRemote(program: Command, io: Io): void {
         throw new CliError(
           `no host "${opts.host}" in stack ${outputs.stack}; hosts: ${Object.keys(outputs.hosts).join(", ")}.`,
         );
-      io.out(`service ${outputs.service}, stack ${outputs.stack}, deployed version ${outputs.version}\n`);
+      io.out(
+        `service ${outputs.service}, stack ${outputs.stack}, ${outputs.version !== undefined ? `deployed version ${outputs.version}` : "no roles deployed"}\n`,
+      );
       await onHosts(
         io,
         hosts.map((h) => ({ ...h, command: detailsCommand(outputs.service, outputs.stack) })),

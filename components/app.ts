@@ -9,6 +9,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ContainerOptions, DEFAULT_LOG_OPTIONS } from "../config/app";
+import { VERSION_LABEL } from "../config/names";
 import { Accessory, DeployConfig, Role } from "../config/schema";
 import { Secrets } from "../config/stack";
 import { DOCKER_NETWORK } from "./bootstrap";
@@ -438,7 +439,7 @@ export class App extends pulumi.ComponentResource {
           service: cfg.service,
           role: role.name,
           destination: cfg.stack,
-          "berth.version": cfg.version,
+          [VERSION_LABEL]: cfg.version,
         })
           .map(([label, value]): docker.types.input.ContainerLabel => ({ label, value }))
           .concat([{ label: "berth.host-generation", value: host.generation }]),

@@ -4,7 +4,9 @@
 import { ResolvedProxy } from "../config/schema";
 import { privileged } from "./bootstrap";
 
-export const PROXY_CONTAINER = "kamal-proxy";
+import { PROXY_CONTAINER } from "../config/names";
+
+export { PROXY_CONTAINER };
 
 /** Quotes a value for POSIX sh. */
 export function shq(value: string): string {

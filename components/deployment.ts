@@ -10,6 +10,7 @@ import { postgresBackupScript, sqliteBackupScript, versionLabel } from "./comman
 import { Dns, DnsRecordOutput } from "./dns";
 import { Host } from "./host";
 import { LoadBalancer } from "./loadBalancer";
+import { StackOutputs as ReadStackOutputs } from "../config/outputs";
 import { Platform } from "./platform";
 import { Proxy } from "./proxy";
 import { writeIdentityFile } from "./ssh";
@@ -309,3 +310,6 @@ function sharedOutput(cfg: DeployConfig, d: Deployment) {
   };
 }
 export type StackOutputs = ReturnType<typeof stackOutputs>;
+/** Fails to compile when the outputs stop giving the command line what it reads (config/outputs.ts). */
+export type OutputsKeepTheirContract = Readable<pulumi.Unwrap<StackOutputs>>;
+type Readable<T extends ReadStackOutputs> = T;

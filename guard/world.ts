@@ -19,8 +19,7 @@ import {
   under,
 } from "./effects";
 import { uniqueInputs } from "./engine";
-
-export const PROXY_NAME = "kamal-proxy";
+import { PROXY_CONTAINER } from "../config/names";
 
 /** One real object: what a state entry of Pulumi stands for. */
 export interface Instance {
@@ -456,7 +455,7 @@ function runScript(world: World, ctx: Context, s: Subject, where: Where, script:
     m.mounts.set(path, volume);
   }
   for (const action of proxyActions(script, s.name)) {
-    const proxy = m.containers.get(PROXY_NAME);
+    const proxy = m.containers.get(PROXY_CONTAINER);
     if (action.kind === "remove") {
       m.routes.delete(action.service);
       continue;
@@ -490,7 +489,7 @@ export function checkRoutes(world: World, ctx: Context, leaving: Set<number>): v
     if (!m.alive || !m.routes.size) continue;
     if (m.server !== undefined && (leaving.has(m.server) || ![...world.ipAssignee.values()].includes(m.server)))
       continue;
-    if (!m.containers.has(PROXY_NAME)) {
+    if (!m.containers.has(PROXY_CONTAINER)) {
       for (const service of m.routes.keys())
         ctx.violation("downtime", `${service} on ${m.label}: kamal-proxy is not running`, { host: m.label, service });
       continue;

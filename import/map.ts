@@ -193,6 +193,7 @@ export const BUILT_IN_COMMANDS = [
   "doctor",
   "up",
   "preview",
+  "fleet",
   "help",
 ];
 

@@ -1,0 +1,11 @@
+// Names the program and the command line must agree on, written once: the program sets them on
+// hosts and in the stack, the command line finds things by them.
+
+/** The kamal-proxy container on every host (Kamal's own name, so a host moved from Kamal keeps its proxy). */
+export const PROXY_CONTAINER = "kamal-proxy";
+
+/** The Docker label that holds the version an app container runs (`berth details` lists it). */
+export const VERSION_LABEL = "berth.version";
+
+/** The stack setting of the version to deploy; the stack's update history records it per update. */
+export const VERSION_KEY = "berth:version";
