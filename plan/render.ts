@@ -211,7 +211,8 @@ export async function run(opts: {
 
   /** A stack reference to this stack reads its last outputs; to another, that stack's. */
   function referenced(name: string): Record<string, unknown> {
-    return opts.references?.[name] ?? (name === opts.stack ? opts.deployed : undefined) ?? {};
+    const own = name === opts.stack || name.endsWith(`/${opts.stack}`);
+    return opts.references?.[name] ?? (own ? opts.deployed : undefined) ?? {};
   }
 
   let outputs: any;
