@@ -131,6 +131,18 @@ describe("example: one server stack, two app stacks (examples/shared-server)", (
       for (const n of blog[kind]) assert.ok(!shop[kind].includes(n), `${kind}: ${n} in both apps`);
   });
 
+  it("re-asserts an app's route and readiness when the server stack's proxy or machine is replaced", async () => {
+    const changed = structuredClone(server.outputs);
+    changed.shared.hosts["box-1"].proxy = "replaced-proxy-id";
+    changed.shared.hosts["box-1"].generation = "replaced-generation";
+    const again = (await runIndex("blog", stackConfig("blog"), undefined, { apps: changed })).resources;
+    const route = (r: Recorded[]) => named(r, "blog-web-box-1-route").inputs.create;
+    assert.notEqual(route(again), route(apps.blog.resources), "a new kamal-proxy gets the route again");
+    assert.match(route(again), /through kamal-proxy container replaced-proxy-id/);
+    assert.ok(named(again, "box-1-ready").inputs.triggers.includes("replaced-generation"));
+    assert.ok(!named(apps.blog.resources, "box-1-ready").inputs.triggers.includes("replaced-generation"));
+  });
+
   it("each app has its own DNS records pointing at the shared server", () => {
     const ip = server.outputs.hosts["box-1"].ipv4;
     const names = (app: string) =>
