@@ -2,6 +2,8 @@
 // Pulumi.yaml names, under mocks, and its resources are the ones its comments promise.
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
+import { audit, resolveMarked, violations } from "../guard/secrets";
+import { sentinels } from "../scripts/safety";
 import { byType, named, Recorded, runIndex, stackConfig } from "./harness";
 
 const T = {
@@ -203,5 +205,18 @@ describe("example: two regions (examples/regions)", () => {
   it("runs the cache beside each web host on loopback", () => {
     for (const host of ["web-eu", "web-us"])
       assert.equal(named(resources, `cache-${host}`).inputs.ports[0].ip, "127.0.0.1");
+  });
+});
+
+describe("examples: secrets stay secret", () => {
+  it("no secret of the Cloudflare, worker, region or app stacks reaches a name, a command line or a plain output", async () => {
+    const server = await runIndex("apps", stackConfig("apps"));
+    for (const stack of ["cloudflare", "workers", "regions", "apps", "blog", "shop"]) {
+      const run = await runIndex(stack, stackConfig(stack), undefined, { apps: server.outputs });
+      const result = audit(run.resources, await resolveMarked(run.exports), sentinels(stack));
+      assert.deepEqual(violations(result), [], stack);
+      if (Object.keys(sentinels(stack)).length > 0)
+        assert.ok(result.findings.length > 0, `${stack}: the audit saw its secrets`);
+    }
   });
 });
