@@ -77,3 +77,44 @@ export function withSharedHosts(
     };
   return { raw: { ...raw, hosts } };
 }
+
+/** Key data of type ssh-ed25519 that is no machine's key: offline reads only. */
+const OFFLINE_HOST_KEY = Buffer.concat(
+  [Buffer.from("ssh-ed25519"), Buffer.from("ServerStackHostKeyReadAtDeploy!!")].map((b) =>
+    Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]),
+  ),
+).toString("base64");
+
+/**
+ * Offline (berth plan, berth doctor, the fleet's checks), the server stack's outputs are unknown:
+ * every host the roles and accessories name that this stack does not define stands for one of its
+ * hosts, so the rest of the configuration is still checked. The program itself always reads the
+ * real outputs (config/stack.ts).
+ */
+export function offlineSharedServer(raw: Record<string, unknown>): SharedServer | undefined {
+  const attach = raw.attach as { stack?: unknown } | undefined;
+  if (!attach || typeof attach !== "object" || typeof attach.stack !== "string") return undefined;
+  const own = new Set(Object.keys(raw.hosts && typeof raw.hosts === "object" ? raw.hosts : {}));
+  const named = new Set<string>();
+  const add = (v: unknown) => {
+    if (typeof v === "string" && !own.has(v)) named.add(v);
+  };
+  for (const role of Object.values((raw.servers ?? {}) as Record<string, { hosts?: unknown }>))
+    if (role && Array.isArray(role.hosts)) role.hosts.forEach(add);
+  for (const acc of Object.values((raw.accessories ?? {}) as Record<string, { host?: unknown; hosts?: unknown }>)) {
+    if (!acc) continue;
+    add(acc.host);
+    if (Array.isArray(acc.hosts)) acc.hosts.forEach(add);
+  }
+  const hosts: SharedServer["hosts"] = {};
+  [...named].forEach((name, i) => {
+    hosts[name] = {
+      ipv4: `198.51.100.${(i % 250) + 1}`,
+      privateIp: "",
+      hostKey: `ssh-ed25519 ${OFFLINE_HOST_KEY}`,
+      generation: "offline",
+      proxy: "offline",
+    };
+  });
+  return { stack: attach.stack, ssh: { user: "root", port: 22 }, hosts };
+}

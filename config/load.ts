@@ -8,7 +8,7 @@ import { collapseIndentation, issueMessage } from "./messages";
 import { placeholdersIn, underPlaceholder } from "./placeholders";
 import { plaintextSecrets, redact, SECRET_KEYS, setSecretCommand } from "./secrets";
 import { engineText, Position, PulumiValue, readPulumiYaml } from "./yaml";
-import { SharedServer, withSharedHosts } from "./attach";
+import { offlineSharedServer, SharedServer, withSharedHosts } from "./attach";
 import { accessoryFileSources, DeployConfig, normalize, serverName, stackSchema } from "./schema";
 
 export const NAMESPACE = "berth";
@@ -145,8 +145,9 @@ export function parseConfig(
 ): DeployConfig | undefined {
   // An attached stack's roles name the server stack's hosts: they are checked as this stack's own.
   let raw = input;
-  if (opts.shared) {
-    const merged = withSharedHosts(input, opts.shared);
+  const shared = opts.shared ?? offlineSharedServer(input);
+  if (shared) {
+    const merged = withSharedHosts(input, shared);
     if ("problems" in merged) throw new ConfigError(merged.problems, source);
     raw = merged.raw;
   }
@@ -181,7 +182,7 @@ export function parseConfig(
     stack,
     { ...result.data, version },
     (file) => fs.readFileSync(path.resolve(projectDir, file), "utf8"),
-    opts.shared,
+    shared,
   );
 }
 

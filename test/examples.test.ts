@@ -1,10 +1,12 @@
 // Stack tier for the topologies under examples/: each example stack file renders through the entry
 // Pulumi.yaml names, under mocks, and its resources are the ones its comments promise.
 import assert from "node:assert/strict";
+import * as path from "node:path";
 import { before, describe, it } from "node:test";
+import { missingCredentials } from "../cli/doctor";
 import { audit, resolveMarked, violations } from "../guard/secrets";
 import { sentinels } from "../scripts/safety";
-import { byType, named, Recorded, runIndex, stackConfig } from "./harness";
+import { byType, named, Recorded, ROOT, runIndex, stackConfig } from "./harness";
 
 const T = {
   server: "hcloud:index/server:Server",
@@ -218,5 +220,27 @@ describe("examples: secrets stay secret", () => {
       if (Object.keys(sentinels(stack)).length > 0)
         assert.ok(result.findings.length > 0, `${stack}: the audit saw its secrets`);
     }
+  });
+});
+
+describe("examples: berth doctor's offline read", () => {
+  const dir = (d: string) => path.join(ROOT, "examples", d);
+
+  it("checks an app stack's configuration without the server stack's outputs, and asks a server stack for no version", () => {
+    const server = missingCredentials(dir("shared-server"), "apps");
+    assert.deepEqual(server.problems, []);
+    assert.equal(server.versionUnset, false);
+    assert.ok(server.missing.includes("hcloud:token"));
+    const app = missingCredentials(dir("shared-server"), "blog");
+    assert.deepEqual(app.problems, []);
+    assert.ok(!app.missing.includes("hcloud:token"), "an attached app creates no Hetzner resource");
+    assert.ok(app.missing.includes("berth:secrets.LITESTREAM_SECRET_ACCESS_KEY"));
+  });
+
+  it("names the Cloudflare API token a Cloudflare stack needs", () => {
+    const cf = missingCredentials(dir("cloudflare"), "cloudflare");
+    assert.deepEqual(cf.problems, []);
+    assert.ok(cf.missing.includes("cloudflare:apiToken"), cf.missing.join(", "));
+    assert.ok(!missingCredentials(dir("regions"), "regions").missing.includes("cloudflare:apiToken"));
   });
 });
