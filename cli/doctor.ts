@@ -48,13 +48,23 @@ export function missingCredentials(
   try {
     // Read as berth plan reads it: an encrypted value is a stand-in, checked for real by the program.
     const read = readStackFile(file, secretStandIn);
-    versionUnset = read.config[VERSION_KEY] === undefined;
-    if (versionUnset) read.config[VERSION_KEY] = DEPLOYED_STAND_IN;
+    const unset = read.config[VERSION_KEY] === undefined;
+    if (unset) read.config[VERSION_KEY] = DEPLOYED_STAND_IN;
     const { file: withStandIns, standIns } = withMissingSecrets(read, stack);
     const cfg = parseConfig(fromEngineConfig(withStandIns.config), stack, undefined, root);
+    // A stack without roles (a server stack, hosts and accessories only) deploys no version.
+    versionUnset = unset && cfg.roles.length > 0;
     const cloud = Object.values(cfg.hosts).some((h) => h.kind === "cloud");
     const token = cloud && !read.secretKeys.includes("hcloud:token") ? ["hcloud:token"] : [];
-    return { missing: [...token, ...standIns.map((n) => `berth:secrets.${n}`)], problems: [], versionUnset };
+    const cloudflare =
+      cfg.dns?.provider === "cloudflare" && !read.secretKeys.includes("cloudflare:apiToken")
+        ? ["cloudflare:apiToken"]
+        : [];
+    return {
+      missing: [...token, ...cloudflare, ...standIns.map((n) => `berth:secrets.${n}`)],
+      problems: [],
+      versionUnset,
+    };
   } catch (err) {
     if (err instanceof ConfigError) return { missing: [], problems: err.problems, versionUnset };
     throw err;
@@ -173,7 +183,11 @@ export async function diagnose(io: Io, stack: string): Promise<Check[]> {
       : { name: "Configuration", ok: false, detail: problems.join("\n    "), fix: `edit Pulumi.${stack}.yaml` },
   );
   if (versionUnset) checks.push(await versionCheck(io, stack, !!cli && created));
-  const needed = missing.filter((k) => !(k === "hcloud:token" && io.env.HCLOUD_TOKEN));
+  // The providers also read their tokens from the environment.
+  const needed = missing.filter(
+    (k) =>
+      !(k === "hcloud:token" && io.env.HCLOUD_TOKEN) && !(k === "cloudflare:apiToken" && io.env.CLOUDFLARE_API_TOKEN),
+  );
   checks.push(
     needed.length === 0
       ? {

@@ -241,7 +241,9 @@ export function registerRemote(program: Command, io: Io): void {
         throw new CliError(
           `no host "${opts.host}" in stack ${outputs.stack}; hosts: ${Object.keys(outputs.hosts).join(", ")}.`,
         );
-      io.out(`service ${outputs.service}, stack ${outputs.stack}, deployed version ${outputs.version}\n`);
+      io.out(
+        `service ${outputs.service}, stack ${outputs.stack}, ${outputs.version !== undefined ? `deployed version ${outputs.version}` : "no roles deployed"}\n`,
+      );
       await onHosts(
         io,
         hosts.map((h) => ({ ...h, command: detailsCommand(outputs.service, outputs.stack) })),

@@ -30,6 +30,7 @@ import {
 } from "./commands";
 import { Host } from "./host";
 import { Proxy } from "./proxy";
+import { installCertificate, ProxyCertificate } from "./tls";
 
 export interface AppArgs {
   config: DeployConfig;
@@ -37,6 +38,10 @@ export interface AppArgs {
   secrets: Secrets;
   /** kamal-proxy per host, when this stack runs it (berth:proxy.manage). */
   proxies: Record<string, Proxy>;
+  /** Per attached host (berth:attach): the id of the kamal-proxy container the server stack runs there. */
+  sharedProxies?: Record<string, string>;
+  /** Per role: the certificate kamal-proxy serves instead of a Let's Encrypt one. */
+  certificates?: Record<string, ProxyCertificate>;
   /** The image to deploy when berth builds it: the pushed digest reference. */
   builtImage?: pulumi.Output<string>;
   /** Build step the pre-deploy hook waits for. */
@@ -168,6 +173,9 @@ export function roleRun(cfg: DeployConfig, role: Role, secrets: Secrets, extraEn
       password: a.postgres!.passwordSecret,
     })),
     labels: role.labels,
+    // Per-host env (tags) and labels, only when some host has them, so other stacks' names stay.
+    ...(Object.keys(role.hostEnv).length ? { hostEnv: role.hostEnv } : {}),
+    ...(Object.keys(role.hostLabels).length ? { hostLabels: role.hostLabels } : {}),
     options: role.options,
     logging: containerLogging(role.logging),
     volumes: cfg.volumes,
@@ -177,6 +185,7 @@ export function roleRun(cfg: DeployConfig, role: Role, secrets: Secrets, extraEn
   };
   const secretNames = [
     ...Object.values(role.env.secret),
+    ...Object.values(role.hostEnv).flatMap((env) => Object.values(env.secret)),
     ...(extraEnv.length ? databases.map((a) => a.postgres!.passwordSecret) : []),
   ];
   const fingerprint = secrets.fingerprint(plain, secretNames);
@@ -364,8 +373,18 @@ export class App extends pulumi.ComponentResource {
     const run = this.runs[role.name];
     const container = run.container;
     const proxy = args.proxies[host.name];
+    const proxyId: pulumi.Input<string> = proxy ? proxy.container.id : (args.sharedProxies?.[host.name] ?? "");
+    const env = role.hostEnv[host.name] ?? role.env;
     // Steps the switch waits for besides the container; asset copying runs beside the container start.
     const beforeSwitch: pulumi.Resource[] = [];
+    const certificate = role.proxy?.certificate ? args.certificates?.[role.name] : undefined;
+    if (certificate)
+      beforeSwitch.push(
+        installCertificate(`${id}-certificate`, host, certificate, proxyId, {
+          ...child,
+          dependsOn: proxy ? [proxy.container] : [host.ready],
+        }),
+      );
 
     const volumes = cfg.volumes.map(containerVolume);
     if (cfg.assetPath && role.proxy) {
@@ -394,14 +413,14 @@ export class App extends pulumi.ComponentResource {
     }
 
     const envs: pulumi.Input<string>[] = [
-      ...Object.entries(role.env.clear).map(([k, v]) => `${k}=${v}`),
+      ...Object.entries(env.clear).map(([k, v]) => `${k}=${v}`),
       `KAMAL_CONTAINER_NAME=${container}`,
       `KAMAL_VERSION=${cfg.version}`,
       `KAMAL_HOST=${host.name}`,
       `KAMAL_DESTINATION=${cfg.stack}`,
       `BERTH_STACK=${cfg.stack}`,
       `BERTH_ROLE=${role.name}`,
-      ...Object.entries(role.env.secret).map(([k, secret]) => pulumi.interpolate`${k}=${args.secrets.get(secret)}`),
+      ...Object.entries(env.secret).map(([k, secret]) => pulumi.interpolate`${k}=${args.secrets.get(secret)}`),
       ...Object.entries(args.extraEnv ?? {}).map(([k, v]) => pulumi.secret(pulumi.interpolate`${k}=${v}`)),
     ];
     const app = new docker.Container(
@@ -416,6 +435,7 @@ export class App extends pulumi.ComponentResource {
         // labels of these names, too).
         labels: Object.entries({
           ...role.labels,
+          ...role.hostLabels[host.name],
           service: cfg.service,
           role: role.name,
           destination: cfg.stack,
@@ -465,9 +485,13 @@ export class App extends pulumi.ComponentResource {
       {
         connection: host.connection,
         create: pulumi
-          .all([app.id, proxy ? proxy.container.id : ""])
-          .apply(([containerId, proxyId]) =>
-            routeScript(service, container, role.proxy!, { container: containerId, proxy: proxyId || undefined }),
+          .all([app.id, proxyId, certificate?.digest ?? ""])
+          .apply(([containerId, proxyContainer, digest]) =>
+            routeScript(service, container, role.proxy!, {
+              container: containerId,
+              proxy: proxyContainer || undefined,
+              certificate: digest || undefined,
+            }),
           ),
         delete: proxyRemoveScript(service),
         addPreviousOutputInEnv: false,

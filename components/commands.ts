@@ -43,12 +43,18 @@ export function proxyDeployArgs(target: string, p: ResolvedProxy): string[] {
   for (const host of p.hosts) args.push(`--host=${host}`);
   for (const prefix of p.pathPrefixes) args.push(`--path-prefix=${prefix}`);
   if (p.ssl) args.push("--tls", `--tls-redirect=${p.sslRedirect}`);
+  if (p.ssl && p.certificate)
+    args.push(
+      `--tls-certificate-path=${p.certificate.certificatePath}`,
+      `--tls-private-key-path=${p.certificate.privateKeyPath}`,
+    );
   args.push(
     `--deploy-timeout=${p.deployTimeout}s`,
     `--drain-timeout=${p.drainTimeout}s`,
     `--health-check-path=${p.healthcheck.path}`,
     `--health-check-interval=${p.healthcheck.interval}s`,
     `--health-check-timeout=${p.healthcheck.timeout}s`,
+    ...(p.healthcheck.port !== undefined ? [`--health-check-port=${p.healthcheck.port}`] : []),
     `--target-timeout=${p.responseTimeout}s`,
     `--buffer-requests=${p.buffering.requests}`,
     `--buffer-responses=${p.buffering.responses}`,
@@ -99,10 +105,10 @@ export function routeScript(
   service: string,
   container: string,
   p: ResolvedProxy,
-  ids: { container: string; proxy?: string },
+  ids: { container: string; proxy?: string; certificate?: string },
 ): string {
   return [
-    `# berth: route ${service} to container ${ids.container}${ids.proxy ? ` through kamal-proxy container ${ids.proxy}` : ""}`,
+    `# berth: route ${service} to container ${ids.container}${ids.proxy ? ` through kamal-proxy container ${ids.proxy}` : ""}${ids.certificate ? ` with certificate ${ids.certificate}` : ""}`,
     proxySwitchScript(service, container, p),
   ].join("\n");
 }

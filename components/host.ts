@@ -5,7 +5,7 @@ import * as docker from "@pulumi/docker";
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { HostConfig, usableHostKey } from "../config/schema";
+import { HostConfig, LOCATIONS, usableHostKey } from "../config/schema";
 import { cloudInit, hetznerVolumeDevice, mountScript, readinessScript } from "./bootstrap";
 import { Platform } from "./platform";
 import { dockerSshOptions, knownHostsLine } from "./ssh";
@@ -135,6 +135,8 @@ export class Host extends pulumi.ComponentResource {
         ),
       );
       const placement = args.placementRole ? platform.placementGroups[args.placementRole] : undefined;
+      const zone = platform.networks[LOCATIONS[host.location]];
+      if (!zone) throw new Error(`host ${name}: no private network in ${LOCATIONS[host.location]}`);
       // Deliberate replacement only (berth:hosts.<name>.replace): the protection is lifted, and for
       // `rebuild` today's bootstrap, image and key are used instead of the stored ones.
       const locked = host.stateful && !host.replace;
@@ -154,7 +156,7 @@ export class Host extends pulumi.ComponentResource {
           publicNets: [
             { ipv4Enabled: true, ipv4: ipv4.id.apply(Number), ipv6Enabled: true, ipv6: ipv6.id.apply(Number) },
           ],
-          networks: [{ networkId: platform.network.id.apply(Number), ip: host.privateIp }],
+          networks: [{ networkId: zone.network.id.apply(Number), ip: host.privateIp }],
           deleteProtection: locked,
           rebuildProtection: locked,
         },
@@ -165,7 +167,7 @@ export class Host extends pulumi.ComponentResource {
           // The name is unique in the Hetzner project and the primary IPs can be assigned to one
           // server only: the old server must go before its replacement is created.
           deleteBeforeReplace: true,
-          dependsOn: [platform.subnet],
+          dependsOn: [zone.subnet],
         },
       );
       serverId = this.server.id;
@@ -206,7 +208,8 @@ export class Host extends pulumi.ComponentResource {
       {
         connection: this.connection,
         create: readinessScript(name),
-        triggers: [serverId],
+        // An attached host (berth:attach) is gated again when the server stack's machine changes.
+        triggers: host.kind === "existing" && host.attached ? [serverId, host.attached.generation] : [serverId],
         // On by default, it sends the last output as variables sshd refuses (AcceptEnv), with a
         // warning on every update (pulumi-command provider/pkg/provider/remote/commandOutputs.go).
         addPreviousOutputInEnv: false,

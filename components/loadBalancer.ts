@@ -4,7 +4,7 @@
 import * as crypto from "node:crypto";
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
-import { Location } from "../config/schema";
+import { LOCATIONS, Location } from "../config/schema";
 import { Host } from "./host";
 import { Platform } from "./platform";
 
@@ -60,10 +60,14 @@ export class LoadBalancer extends pulumi.ComponentResource {
       child,
     );
     const lbId = this.loadBalancer.id.apply(Number);
-    const attached = args.platform
+    // The load balancer joins the private network of its own zone; servers of other zones are
+    // reached on their public addresses.
+    const zone = LOCATIONS[args.location];
+    const network = args.platform?.networks[zone];
+    const attached = network
       ? new hcloud.LoadBalancerNetwork(
           `${name}-lb-network`,
-          { loadBalancerId: lbId, subnetId: args.platform.subnet.id },
+          { loadBalancerId: lbId, subnetId: network.subnet.id },
           child,
         )
       : undefined;
@@ -95,8 +99,13 @@ export class LoadBalancer extends pulumi.ComponentResource {
     for (const host of args.targets) {
       new hcloud.LoadBalancerTarget(
         `${name}-target-${host.name}`,
-        host.server && attached
-          ? { loadBalancerId: lbId, type: "server", serverId: host.server.id.apply(Number), usePrivateIp: true }
+        host.server
+          ? {
+              loadBalancerId: lbId,
+              type: "server",
+              serverId: host.server.id.apply(Number),
+              usePrivateIp: !!attached && host.config.kind === "cloud" && LOCATIONS[host.config.location] === zone,
+            }
           : { loadBalancerId: lbId, type: "ip", ip: host.ipv4 },
         { ...child, dependsOn: attached ? [attached] : [] },
       );

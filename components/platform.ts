@@ -1,8 +1,8 @@
-// The Hetzner pieces every server of a stack shares: SSH key, firewall, private network and
-// one spread placement group per role.
+// The Hetzner pieces every server of a stack shares: SSH key, firewall, a private network per
+// network zone and one spread placement group per role.
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
-import { LOCATIONS, Location } from "../config/schema";
+import { NetworkZone } from "../config/schema";
 
 export interface PlatformArgs {
   /** Prefix of Hetzner resource names: `<service>-<stack>`. */
@@ -15,8 +15,10 @@ export interface PlatformArgs {
   sshAllowFrom: string[];
   ipRange: string;
   subnet: string;
-  /** Location of the first Hetzner Cloud host: the network zone follows from it. */
-  location: Location;
+  /** The zone whose network keeps the names `<prefix>` (the stack's first network). */
+  homeZone: NetworkZone;
+  /** Every network zone with a Hetzner Cloud host of the stack. */
+  zones: NetworkZone[];
   /** Roles that have Hetzner Cloud hosts and so get a placement group. */
   roles: string[];
 }
@@ -36,15 +38,18 @@ export class Platform extends pulumi.ComponentResource {
   /** The Hetzner SSH key new servers get, by id or name (the API takes either). */
   readonly sshKey: pulumi.Input<string>;
   readonly firewall: hcloud.Firewall;
+  /** The home zone's network and subnet. */
   readonly network: hcloud.Network;
   readonly subnet: hcloud.NetworkSubnet;
+  /** Network and subnet per zone: a Hetzner network lives in one network zone. */
+  readonly networks: Partial<Record<NetworkZone, { network: hcloud.Network; subnet: hcloud.NetworkSubnet }>> = {};
   readonly placementGroups: Record<string, hcloud.PlacementGroup>;
-  readonly networkZone: string;
+  readonly networkZone: NetworkZone;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     super("berth:platform:Platform", name, {}, opts);
     const child = { parent: this };
-    this.networkZone = LOCATIONS[args.location];
+    this.networkZone = args.homeZone;
 
     // Hetzner accepts a public key once per project: stacks sharing one name it instead.
     this.sshKey =
@@ -56,21 +61,24 @@ export class Platform extends pulumi.ComponentResource {
       { name: args.prefix, labels: args.labels, rules: firewallRules(args.sshPort, args.sshAllowFrom) },
       child,
     );
-    this.network = new hcloud.Network(
-      `${name}-network`,
-      { name: args.prefix, ipRange: args.ipRange, labels: args.labels },
-      child,
-    );
-    this.subnet = new hcloud.NetworkSubnet(
-      `${name}-subnet`,
-      {
-        networkId: this.network.id.apply(Number),
-        type: "cloud",
-        networkZone: this.networkZone,
-        ipRange: args.subnet,
-      },
-      child,
-    );
+    // The home zone keeps the names a single-zone stack always had; another zone's are suffixed.
+    for (const zone of [args.homeZone, ...args.zones.filter((z) => z !== args.homeZone)]) {
+      const home = zone === args.homeZone;
+      const id = home ? name : `${name}-${zone}`;
+      const network = new hcloud.Network(
+        `${id}-network`,
+        { name: home ? args.prefix : `${args.prefix}-${zone}`, ipRange: args.ipRange, labels: args.labels },
+        child,
+      );
+      const subnet = new hcloud.NetworkSubnet(
+        `${id}-subnet`,
+        { networkId: network.id.apply(Number), type: "cloud", networkZone: zone, ipRange: args.subnet },
+        child,
+      );
+      this.networks[zone] = { network, subnet };
+    }
+    this.network = this.networks[args.homeZone]!.network;
+    this.subnet = this.networks[args.homeZone]!.subnet;
     this.placementGroups = Object.fromEntries(
       args.roles.map((role) => [
         role,

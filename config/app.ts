@@ -38,6 +38,9 @@ const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environ
 /** A duration in whole seconds. */
 const seconds = (what: string) => z.number().int().min(1).max(86400).optional().describe(`${what}, in seconds.`);
 
+/** The `ssl` value that asks for a Cloudflare Origin CA certificate. */
+export const ORIGIN_CERTIFICATE = "cloudflare-origin";
+
 export const envSchema = z
   .strictObject({
     clear: z
@@ -61,6 +64,22 @@ export const envSchema = z
   })
   .describe("Environment of the containers (Kamal's env).");
 export type EnvConfig = z.output<typeof envSchema>;
+
+export const tagName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "must be a lowercase tag such as primary or eu (letters, digits, _ and -)");
+
+/** The app's env: Kamal's env, plus env per host tag. */
+export const rootEnvSchema = envSchema
+  .extend({
+    tags: z
+      .record(tagName, envSchema.describe("Variables of the app containers on hosts with this tag."))
+      .optional()
+      .describe(
+        "Env per host tag (Kamal's env.tags): app containers on a host whose berth:hosts.<name>.tags list the tag get these variables, over the app's and the role's.",
+      ),
+  })
+  .describe("Environment of the app containers (Kamal's env).");
 
 /** Docker run options berth understands, with the Container input each maps to. */
 export const RUN_OPTIONS = {
@@ -283,10 +302,12 @@ const proxyFields = {
     .optional()
     .describe("Host names kamal-proxy routes to the app (Kamal's proxy.hosts). Default: berth:dns.hosts."),
   ssl: z
-    .boolean()
+    .union([z.boolean(), z.literal(ORIGIN_CERTIFICATE)], {
+      error: `must be true (Let's Encrypt), false (plain HTTP) or "${ORIGIN_CERTIFICATE}"`,
+    })
     .optional()
     .describe(
-      "Let kamal-proxy obtain Let's Encrypt certificates (Kamal's proxy.ssl). Default: on for a single web host, off behind the load balancer, where TLS ends. Turn off when TLS ends at Cloudflare.",
+      `TLS at kamal-proxy (Kamal's proxy.ssl): \`true\` obtains Let's Encrypt certificates (one host per role; behind proxied Cloudflare records only when Cloudflare lets the HTTP challenge through); \`${ORIGIN_CERTIFICATE}\` installs a Cloudflare Origin CA certificate berth requests for the role's host names (berth:dns.provider cloudflare; any number of hosts; Cloudflare SSL mode Full (strict)); \`false\` serves plain HTTP (behind the load balancer, or Cloudflare in Flexible mode). Default: on for a single host of the primary role with host names and no load balancer, off otherwise.`,
     ),
   sslRedirect: z
     .boolean()
@@ -308,6 +329,22 @@ const proxyFields = {
         .describe("Health check path (default /up)."),
       interval: seconds("Time between health checks (default 1)"),
       timeout: seconds("Time a health check may take (default 5)"),
+      port: z
+        .number()
+        .int()
+        .min(1)
+        .max(65535)
+        .optional()
+        .describe("Port of the health check in the container, when not appPort (kamal-proxy's --health-check-port)."),
+      maxAttempts: z
+        .number()
+        .int()
+        .min(1)
+        .max(1000)
+        .optional()
+        .describe(
+          "How many health checks a new container gets before the deploy fails (Kamal 1's healthcheck.max_attempts): the deploy timeout becomes interval × maxAttempts. Set it or deployTimeout, not both.",
+        ),
     })
     .optional()
     .describe("kamal-proxy's health check of a new container before it gets traffic (Kamal's proxy.healthcheck)."),
@@ -357,7 +394,14 @@ export const proxySchema = z
       .boolean()
       .default(true)
       .describe(
-        "Run the kamal-proxy container on this stack's hosts (true), or attach to one another stack runs there (false): several apps can share one server's proxy.",
+        "Run the kamal-proxy container on this stack's hosts (true), or use one something else runs there (false). To share a server between apps, prefer berth:proxy.sharedHosts in a server stack and berth:attach in each app's stack.",
+      ),
+    sharedHosts: z
+      .array(z.string())
+      .min(1)
+      .optional()
+      .describe(
+        "Hosts of this stack (a server stack) whose kamal-proxy serves apps of other stacks: they run kamal-proxy even when no role of this stack is proxied there, and the stack's `shared` output is what app stacks attach with (berth:attach). See README, Several apps on one server.",
       ),
   })
   .describe("kamal-proxy in front of the proxied roles (Kamal's proxy).");
@@ -385,7 +429,7 @@ export const roleSchema = z
       .union([z.boolean(), roleProxySchema])
       .optional()
       .describe(
-        "Put this role behind kamal-proxy (true, or settings over berth:proxy). Default: true for web, false for other roles.",
+        "Put this role behind kamal-proxy (true, or settings over berth:proxy). Default, as Kamal: true for the primary role when it is web or named by berth:primaryRole, false for other roles.",
       ),
   })
   .describe("A role: a group of hosts running the app the same way (Kamal's servers.<role>).");

@@ -8,6 +8,7 @@ import { collapseIndentation, issueMessage } from "./messages";
 import { placeholdersIn, underPlaceholder } from "./placeholders";
 import { plaintextSecrets, redact, SECRET_KEYS, setSecretCommand } from "./secrets";
 import { engineText, Position, PulumiValue, readPulumiYaml } from "./yaml";
+import { offlineSharedServer, SharedServer, withSharedHosts } from "./attach";
 import { accessoryFileSources, DeployConfig, normalize, serverName, stackSchema } from "./schema";
 
 export const NAMESPACE = "berth";
@@ -124,26 +125,37 @@ function decodeValue(value: string): unknown {
 export function parseConfig(
   raw: Record<string, unknown>,
   stack: string,
-  source?: string,
-  projectDir?: string,
-): DeployConfig;
-export function parseConfig(
-  raw: Record<string, unknown>,
-  stack: string,
   source: string | undefined,
   projectDir: string | undefined,
-  opts: { allowPlaceholders: true },
+  opts: { allowPlaceholders: true; shared?: SharedServer },
 ): DeployConfig | undefined;
 export function parseConfig(
   raw: Record<string, unknown>,
   stack: string,
   source?: string,
+  projectDir?: string,
+  opts?: { shared?: SharedServer },
+): DeployConfig;
+export function parseConfig(
+  input: Record<string, unknown>,
+  stack: string,
+  source?: string,
   projectDir = process.cwd(),
-  opts: { allowPlaceholders?: boolean } = {},
+  opts: { allowPlaceholders?: boolean; shared?: SharedServer } = {},
 ): DeployConfig | undefined {
+  // An attached stack's roles name the server stack's hosts: they are checked as this stack's own.
+  let raw = input;
+  const shared = opts.shared ?? offlineSharedServer(input);
+  if (shared) {
+    const merged = withSharedHosts(input, shared);
+    if ("problems" in merged) throw new ConfigError(merged.problems, source);
+    raw = merged.raw;
+  }
   const placeholders = placeholdersIn(raw);
   const placed = opts.allowPlaceholders ? [] : placeholders.map((p) => `${configPath(p.path)}: ${p.message}`);
-  const unset = raw.version === undefined ? [`${NAMESPACE}:version: ${VERSION_UNSET}`] : [];
+  // Only a stack that runs roles deploys a version.
+  const runsRoles = !!raw.servers && typeof raw.servers === "object" && Object.keys(raw.servers).length > 0;
+  const unset = raw.version === undefined && runsRoles ? [`${NAMESPACE}:version: ${VERSION_UNSET}`] : [];
   const result = stackSchema.safeParse(raw, { error: issueMessage });
   if (!result.success) {
     // What a placeholder breaks is said once, by the placeholder's own message.
@@ -152,7 +164,7 @@ export function parseConfig(
     if (problems.length > 0) throw new ConfigError(problems, source);
     return undefined;
   }
-  const version = result.data.version;
+  const version = result.data.version ?? (runsRoles ? undefined : "");
   if (placed.length > 0 || version === undefined) throw new ConfigError([...unset, ...placed], source);
   // Files accessories upload are read now, so a missing one stops the run before any resource.
   const missing = accessoryFileSources(result.data)
@@ -166,8 +178,11 @@ export function parseConfig(
         `${configPath(["hosts", name])}: the server's name ${serverName(result.data.service, stack, name)} (<service>-<stack>-<host>, unique in the Hetzner project) is longer than the 63 characters of a host name; shorten the host name or berth:service`,
     );
   if (longNames.length > 0) throw new ConfigError(longNames, source);
-  return normalize(stack, { ...result.data, version }, (file) =>
-    fs.readFileSync(path.resolve(projectDir, file), "utf8"),
+  return normalize(
+    stack,
+    { ...result.data, version },
+    (file) => fs.readFileSync(path.resolve(projectDir, file), "utf8"),
+    shared,
   );
 }
 

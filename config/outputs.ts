@@ -12,7 +12,8 @@ export interface HostOutput {
 export interface StackOutputs {
   service: string;
   stack: string;
-  version: string;
+  /** Absent for a stack without roles (hosts and accessories only, or a server stack). */
+  version?: string;
   hosts: Record<string, HostOutput>;
   roles: Record<string, { hosts: string[]; container: string; proxied: boolean }>;
   accessories?: Record<string, { hosts: string[]; container: string; image: string }>;

@@ -10,10 +10,10 @@ import {
   bootSchema,
   builderSchema,
   commandWords,
+  containerLabelsSchema,
   ContainerOptions,
   containerOptions,
   EnvConfig,
-  envSchema,
   hooksSchema,
   maintenanceSchema,
   mountSpecSchema,
@@ -21,10 +21,15 @@ import {
   proxySchema,
   registrySchema,
   RoleConfig,
+  ORIGIN_CERTIFICATE,
   RoleProxyConfig,
   roleSchema,
+  rootEnvSchema,
   secretName,
+  tagName,
 } from "./app";
+import { attachSchema, SharedServer } from "./attach";
+import { checkDns, DnsConfig, dnsName, dnsSchema, resolveDns } from "./dns";
 import {
   AccessoryInput,
   accessoriesSchema,
@@ -45,6 +50,8 @@ export const LOCATIONS = {
   sin: "ap-southeast",
 } as const;
 export type Location = keyof typeof LOCATIONS;
+export const NETWORK_ZONES = ["eu-central", "us-east", "us-west", "ap-southeast"] as const;
+export type NetworkZone = (typeof NETWORK_ZONES)[number];
 
 const locationNames = Object.keys(LOCATIONS) as [Location, ...Location[]];
 
@@ -55,12 +62,6 @@ const hostName = z
 
 const ipv4 = z.ipv4({ error: "must be an IPv4 address such as 203.0.113.10" });
 const cidr = z.union([z.cidrv4(), z.cidrv6()], { error: "must be a CIDR range such as 203.0.113.0/24 or ::/0" });
-const dnsName = z
-  .string()
-  .regex(
-    /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/,
-    "must be a lowercase DNS name such as example.com",
-  );
 
 const labels = z
   .record(
@@ -192,6 +193,17 @@ const hostInput = z
       .describe(
         "SSH host keys of the machine, as `ssh-keyscan` prints them. Required for an existing machine: berth verifies them instead of trusting the first key it sees. For a Hetzner Cloud server berth generates the key itself; set this only for a server created before berth did (see README, Upgrading).",
       ),
+    tags: z
+      .array(tagName)
+      .optional()
+      .describe(
+        "Tags of this host (Kamal's host tags): app containers here get the variables of berth:env.tags.<tag> for each, in this order.",
+      ),
+    containerLabels: containerLabelsSchema
+      .optional()
+      .describe(
+        "Docker labels on the app containers of this host, over the role's (e.g. role: primary for the host holding the SQLite writer).",
+      ),
     replace: z
       .enum(["unprotect", "rebuild"])
       .optional()
@@ -269,6 +281,16 @@ export type ExistingHost = {
   stateful: boolean;
   /** Host keys (`type key`) berth verifies the machine with. */
   hostKeys: string[];
+  /** A host of the server stack this stack attaches to (berth:attach), as that stack exports it. */
+  attached?: {
+    stack: string;
+    /** Changes when the server stack's machine behind the host changes. */
+    generation: string;
+    /** Id of the kamal-proxy container the server stack runs there. */
+    proxy: string;
+    zone?: string;
+    ssh: { user: string; port: number };
+  };
 };
 export type HostConfig = CloudHost | ExistingHost;
 
@@ -304,7 +326,10 @@ export const stackSchema = z
         /^([a-z0-9.-]+(:[0-9]+)?\/)?[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/,
         "must be an image name without tag, such as ghcr.io/acme/app (the tag goes in berth:version)",
       )
-      .describe("Image repository of the app, without tag (Kamal's image)."),
+      .optional()
+      .describe(
+        "Image repository of the app, without tag (Kamal's image). Required when the stack runs roles; a stack of hosts and accessories only has none.",
+      ),
     version: z
       .string()
       .regex(
@@ -317,12 +342,23 @@ export const stackSchema = z
       ),
     hosts: z
       .record(hostName, hostInput)
-      .refine((hosts) => Object.keys(hosts).length > 0, "define at least one host")
-      .describe("Machines of this stack, by name."),
+      .default({})
+      .describe(
+        "Machines of this stack, by name. With berth:attach, the server stack's shared hosts are known by their names there and need no entry here.",
+      ),
     servers: z
       .record(roleName, roleSchema)
-      .describe("Roles and the hosts that run them (Kamal's servers). `web` is the primary role and is required."),
-    env: envSchema.optional(),
+      .default({})
+      .describe(
+        "Roles and the hosts that run them (Kamal's servers). Any roles: web and job, only workers, or none (a stack of hosts and accessories, or a server stack).",
+      ),
+    primaryRole: roleName
+      .optional()
+      .describe(
+        "The primary role (Kamal's primary_role): deployed first, behind kamal-proxy unless its proxy is false, and the role DNS and the load balancer point at. Default: web when there is a web role, else the first role.",
+      ),
+    attach: attachSchema.optional(),
+    env: rootEnvSchema.optional(),
     registry: registrySchema.optional(),
     builder: builderSchema.optional(),
     volumes: z
@@ -374,7 +410,10 @@ export const stackSchema = z
             /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/,
             "must be an OpenSSH public key line (ssh-ed25519 AAAA... comment)",
           )
-          .describe("Public key installed on new servers (contents of ~/.ssh/id_ed25519.pub)."),
+          .optional()
+          .describe(
+            "Public key installed on new servers (contents of ~/.ssh/id_ed25519.pub). Required when the stack has Hetzner Cloud servers.",
+          ),
         hetznerKeyName: z
           .string()
           .min(1)
@@ -394,24 +433,11 @@ export const stackSchema = z
           .default(["0.0.0.0/0", "::/0"])
           .describe("Source ranges the firewall lets reach the SSH port."),
       })
-      .describe("How berth and its operators reach the hosts over SSH (Kamal's ssh)."),
-    dns: z
-      .strictObject({
-        zone: dnsName.describe("DNS zone in Hetzner DNS, e.g. example.com."),
-        createZone: z
-          .boolean()
-          .default(false)
-          .describe("Create the zone in Hetzner DNS (true) or use one that already exists there (false)."),
-        ttl: z.number().int().min(60).max(86400).default(300).describe("TTL in seconds of the records berth manages."),
-        hosts: z
-          .array(dnsName)
-          .min(1, "list at least one public host name")
-          .describe(
-            "Public host names of the app; each gets A and AAAA records pointing at the web host or the load balancer.",
-          ),
-      })
-      .optional()
-      .describe("DNS records in Hetzner DNS. Leave out to manage DNS elsewhere."),
+      .prefault({})
+      .describe(
+        "How berth and its operators reach the hosts over SSH (Kamal's ssh). Attached hosts (berth:attach) are reached as the server stack reaches them.",
+      ),
+    dns: dnsSchema.optional(),
     network: z
       .strictObject({
         ipRange: z.cidrv4().default("10.0.0.0/16").describe("IP range of the private network."),
@@ -419,16 +445,24 @@ export const stackSchema = z
           .cidrv4()
           .default("10.0.1.0/24")
           .describe("Subnet every Hetzner Cloud host joins; must lie inside ipRange."),
+        zone: z
+          .enum(NETWORK_ZONES)
+          .optional()
+          .describe(
+            "With Hetzner Cloud hosts in several network zones: the zone whose private network is named `<service>-<stack>` (the zone of the stack's first hosts, so their network stays as it is). Every other zone gets its own network, `<service>-<stack>-<zone>`, with the same ranges; hosts of different zones reach each other over public addresses only. Default: the zone of the hosts when they share one.",
+          ),
       })
       .prefault({})
-      .describe("The private network the Hetzner Cloud hosts share."),
+      .describe(
+        "The private network the Hetzner Cloud hosts share: one per Hetzner network zone (a Hetzner network lives in one zone).",
+      ),
     loadBalancer: z
       .strictObject({
         enabled: z
           .boolean()
-          .default(true)
+          .optional()
           .describe(
-            "Create the load balancer when the web role has several hosts (true). With false, each web host's kamal-proxy answers on its own address, as Kamal runs them, and DNS, TLS and spreading traffic are yours.",
+            "Put a Hetzner load balancer in front of the primary role's hosts (true), or let each host's kamal-proxy answer on its own address, as Kamal runs them (false: berth:dns points at every host, so Cloudflare's proxy or DNS round robin spreads the traffic). The load balancer's certificate needs berth:dns in Hetzner DNS. Default: true when the primary role has several hosts and berth:dns is in Hetzner DNS, false otherwise; with several hosts and no berth:dns, choose.",
           ),
         type: z
           .string()
@@ -438,14 +472,14 @@ export const stackSchema = z
         location: z
           .enum(locationNames)
           .optional()
-          .describe("Location of the load balancer. Default: the first web host's."),
+          .describe("Location of the load balancer. Default: the first host's of the primary role."),
         algorithm: z
           .enum(["round_robin", "least_connections"])
           .default("round_robin")
-          .describe("How requests are spread over the web hosts."),
+          .describe("How requests are spread over the primary role's hosts."),
       })
       .prefault({})
-      .describe("The Hetzner load balancer berth puts in front of the web role when it has more than one host."),
+      .describe("The Hetzner load balancer in front of the primary role (a choice: see enabled)."),
     secrets: z
       .record(secretName, z.string())
       .default({})
@@ -463,13 +497,25 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
   const hostNames = Object.keys(cfg.hosts);
   const nearest = (name: string) => closest(name, hostNames);
 
-  if (!cfg.servers.web) {
+  if (hostNames.length === 0)
     ctx.addIssue({
       code: "custom",
-      path: ["servers", "web"],
-      message: "required: the web role is the primary role; add `web: { hosts: [...] }`",
+      path: ["hosts"],
+      message: "define at least one host, or attach to a server stack's hosts with berth:attach",
     });
-  }
+  const roleNames = Object.keys(cfg.servers);
+  if (cfg.primaryRole !== undefined && !cfg.servers[cfg.primaryRole])
+    ctx.addIssue({
+      code: "custom",
+      path: ["primaryRole"],
+      message: `unknown role "${cfg.primaryRole}"; ${roleNames.length ? `roles are ${roleNames.join(", ")}` : "berth:servers defines no role"}`,
+    });
+  if (roleNames.length > 0 && cfg.image === undefined)
+    ctx.addIssue({
+      code: "custom",
+      path: ["image"],
+      message: "required: the image repository the roles run, without tag, such as ghcr.io/acme/app",
+    });
   for (const [role, def] of Object.entries(cfg.servers)) {
     const seen = new Set<string>();
     def.hosts.forEach((host, i) => {
@@ -525,18 +571,7 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
     byAddress.set(host.address, name);
   }
 
-  const zones = new Set(
-    Object.values(cfg.hosts)
-      .map((h) => (h.location ? LOCATIONS[h.location] : undefined))
-      .filter((z): z is (typeof LOCATIONS)[Location] => z !== undefined),
-  );
-  if (zones.size > 1) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["hosts"],
-      message: `Hetzner Cloud hosts span network zones ${[...zones].join(", ")}; a private network lives in one zone, so pick locations of one zone`,
-    });
-  }
+  checkZones(cfg, ctx);
   if (!cidrContains(cfg.network.ipRange, cfg.network.subnet)) {
     ctx.addIssue({
       code: "custom",
@@ -554,34 +589,38 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
     }
   }
 
-  if (
-    cfg.servers.web &&
-    cfg.servers.web.hosts.filter((h) => cfg.hosts[h]).length > 1 &&
-    !cfg.dns &&
-    cfg.loadBalancer.enabled
-  ) {
+  checkDns(cfg.dns, ctx);
+  checkEdge(cfg, ctx);
+  if (cfg.ssh.publicKey === undefined && Object.values(cfg.hosts).some((h) => h.address === undefined))
     ctx.addIssue({
       code: "custom",
-      path: ["dns"],
+      path: ["ssh", "publicKey"],
       message:
-        "required when the web role has several hosts: the load balancer's Let's Encrypt certificate needs the zone in Hetzner DNS; add `zone` and `hosts`, or set berth:loadBalancer.enabled: false to serve from each host without one",
+        "required for Hetzner Cloud servers, which cloud-init gives this key: set the contents of ~/.ssh/id_ed25519.pub",
     });
-  }
-  if (cfg.dns) {
-    const seen = new Set<string>();
-    cfg.dns.hosts.forEach((h, i) => {
-      if (h !== cfg.dns!.zone && !h.endsWith(`.${cfg.dns!.zone}`)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["dns", "hosts", i],
-          message: `"${h}" is not inside zone ${cfg.dns!.zone}; use a name ending in .${cfg.dns!.zone} or change berth:dns.zone`,
-        });
-      }
-      if (seen.has(h))
-        ctx.addIssue({ code: "custom", path: ["dns", "hosts", i], message: `duplicate host name "${h}"` });
-      seen.add(h);
+  (cfg.proxy.sharedHosts ?? []).forEach((h, i) => {
+    if (!cfg.hosts[h]) {
+      const hint = nearest(h);
+      ctx.addIssue({
+        code: "custom",
+        path: ["proxy", "sharedHosts", i],
+        message: `unknown host "${h}"; define it under berth:hosts${hint ? ` or did you mean "${hint}"?` : ""}`,
+      });
+    }
+  });
+  if (cfg.proxy.sharedHosts && !cfg.proxy.manage)
+    ctx.addIssue({
+      code: "custom",
+      path: ["proxy", "sharedHosts"],
+      message: "a server stack runs the kamal-proxy it shares: remove berth:proxy.manage: false",
     });
-  }
+  if (cfg.attach && cfg.proxy.sharedHosts)
+    ctx.addIssue({
+      code: "custom",
+      path: ["attach"],
+      message:
+        "a stack either shares its hosts (berth:proxy.sharedHosts) or attaches to another's, not both; attach each app to the server stack",
+    });
 
   const secretNames = Object.keys(cfg.secrets);
   const needSecret = (name: string | undefined, path: (string | number)[]) => {
@@ -610,6 +649,7 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
     });
   checkFingerprintKey(cfg, ctx);
   envSecrets(cfg.env, ["env"]);
+  for (const [tag, env] of Object.entries(cfg.env?.tags ?? {})) envSecrets(env, ["env", "tags", tag]);
   for (const [name, acc] of Object.entries(cfg.accessories ?? {})) {
     const path = ["accessories", name];
     envSecrets(acc.env, [...path, "env"]);
@@ -624,20 +664,44 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
     checkAccessory(cfg, name, acc, ctx);
   }
 
-  const webCount = cfg.servers.web?.hosts.length ?? 0;
+  const edge = edgeOf(cfg);
   for (const [role, def] of Object.entries(cfg.servers)) {
     envSecrets(def.env, ["servers", role, "env"]);
-    const proxy = resolveProxy(role, def, cfg.proxy, cfg.dns?.hosts, cfg.loadBalancer.enabled ? webCount : 1);
+    const proxy = resolveProxy(role, def, cfg.proxy, edge);
     if (!proxy) continue;
-    const explicitSsl = typeof def.proxy === "object" && def.proxy.ssl !== undefined ? def.proxy.ssl : cfg.proxy.ssl;
-    if (explicitSsl && def.hosts.length > 1) {
+    const own = <K extends keyof RoleProxyConfig>(k: K) => typeof def.proxy === "object" && def.proxy[k] !== undefined;
+    const sslPath = own("ssl") ? ["servers", role, "proxy", "ssl"] : ["proxy", "ssl"];
+    const explicitSsl = own("ssl") && typeof def.proxy === "object" ? def.proxy.ssl : cfg.proxy.ssl;
+    if (explicitSsl === true && def.hosts.length > 1) {
       ctx.addIssue({
         code: "custom",
-        path:
-          typeof def.proxy === "object" && def.proxy.ssl !== undefined
-            ? ["servers", role, "proxy", "ssl"]
-            : ["proxy", "ssl"],
-        message: `kamal-proxy can only obtain Let's Encrypt certificates for a role on a single host; role ${role} has ${def.hosts.length}. Set ssl: false (TLS ends at the load balancer)`,
+        path: sslPath,
+        message: `kamal-proxy can only obtain Let's Encrypt certificates for a role on a single host (each host would answer the HTTP challenge for the others' requests); role ${role} has ${def.hosts.length}. Set ssl: false (TLS ends at the load balancer) or, behind Cloudflare, ssl: ${ORIGIN_CERTIFICATE}`,
+      });
+    }
+    if (proxy.origin && edge.dns?.provider !== "cloudflare") {
+      ctx.addIssue({
+        code: "custom",
+        path: sslPath,
+        message: `a Cloudflare Origin CA certificate is requested through the Cloudflare zone of berth:dns: set berth:dns.provider: cloudflare, or ssl: true for Let's Encrypt`,
+      });
+    }
+    if (proxy.origin && edge.loadBalancer && role === edge.primary) {
+      ctx.addIssue({
+        code: "custom",
+        path: sslPath,
+        message: "TLS of the primary role ends at the load balancer; remove ssl or the load balancer",
+      });
+    }
+    const hc = { ...cfg.proxy.healthcheck, ...(typeof def.proxy === "object" ? def.proxy.healthcheck : {}) };
+    const deployTimeout = own("deployTimeout") || cfg.proxy.deployTimeout !== undefined;
+    if (hc.maxAttempts !== undefined && deployTimeout) {
+      ctx.addIssue({
+        code: "custom",
+        path: own("healthcheck")
+          ? ["servers", role, "proxy", "healthcheck", "maxAttempts"]
+          : ["proxy", "healthcheck", "maxAttempts"],
+        message: `sets the deploy timeout (interval × maxAttempts), which deployTimeout sets too: keep one`,
       });
     }
     // kamal-proxy v0.9.2 refuses TLS on a service that does not include the root path
@@ -680,7 +744,9 @@ function checkFingerprintKey(cfg: CheckedStack, ctx: z.RefinementCtx): void {
     return;
   }
   const receivers = Object.entries(cfg.servers).flatMap(([role, def]) =>
-    Object.keys(mergeEnv(cfg.env, def.env).secret).map((name) => `${name} (role ${role})`),
+    Object.keys(mergeEnv(cfg.env, def.env, ...Object.values(cfg.env?.tags ?? {})).secret).map(
+      (name) => `${name} (role ${role})`,
+    ),
   );
   for (const [name, acc] of Object.entries(cfg.accessories ?? {}))
     if (acc.postgres && acc.postgres.databaseUrl !== false)
@@ -778,6 +844,21 @@ function checkAccessory(cfg: CheckedStack, name: string, acc: AccessoryInput, ct
       );
     }
   }
+  if (published && published.bind === "private") {
+    // A Hetzner network lives in one zone: app hosts elsewhere reach no private address here.
+    const zoneOf = (h: string) => {
+      const location = cfg.hosts[h]?.location;
+      return location ? LOCATIONS[location] : undefined;
+    };
+    const served = new Set(hosts.map(zoneOf));
+    const anywhere = hosts.some((h) => cfg.hosts[h]?.address !== undefined);
+    const cut = [...appHosts].filter((h) => zoneOf(h) !== undefined && !served.has(zoneOf(h)) && !anywhere);
+    if (cut.length > 0 && hosts.every((h) => cfg.hosts[h]))
+      issue(
+        at(acc.host !== undefined ? "host" : acc.hosts ? "hosts" : "roles"),
+        `app hosts ${cut.map((h) => `${h} (${zoneOf(h)})`).join(", ")} cannot reach it: it is published on the private network of ${[...served].join(", ")}, and a Hetzner network lives in one network zone. Run it on a host of that zone too (roles: [...] runs it beside each role host), or move those hosts into its zone`,
+      );
+  }
   if (acc.litestream) {
     hosts.forEach((h) => {
       if (cfg.hosts[h] && !appHosts.has(h)) {
@@ -815,10 +896,15 @@ function accessoryHosts(cfg: Pick<CheckedStack, "servers">, acc: AccessoryInput)
 /** A role's effective kamal-proxy settings, or undefined when the role is not proxied. */
 export interface ResolvedProxy {
   hosts: string[];
+  /** TLS at kamal-proxy: Let's Encrypt, or the certificate below. */
   ssl: boolean;
+  /** TLS with a Cloudflare Origin CA certificate berth requests and installs. */
+  origin?: boolean;
+  /** Where kamal-proxy reads a certificate berth installs (paths in its container). */
+  certificate?: { certificatePath: string; privateKeyPath: string };
   sslRedirect: boolean;
   appPort: number;
-  healthcheck: { path: string; interval: number; timeout: number };
+  healthcheck: { path: string; interval: number; timeout: number; port?: number };
   responseTimeout: number;
   buffering: {
     requests: boolean;
@@ -833,32 +919,65 @@ export interface ResolvedProxy {
   drainTimeout: number;
 }
 
-function resolveProxy(
-  role: string,
-  def: RoleConfig,
-  app: ProxyConfig,
-  dnsHosts: string[] | undefined,
-  webHostCount: number,
-): ResolvedProxy | undefined {
-  const proxied = def.proxy === undefined ? role === "web" : def.proxy !== false;
+/** What decides where the primary role's traffic comes from: DNS and the load balancer. */
+export interface Edge {
+  /** The primary role; undefined for a stack without roles. */
+  primary?: string;
+  /** The role proxied unless its proxy is false: web, or the one berth:primaryRole names. */
+  proxiedByDefault?: string;
+  dns?: DnsConfig;
+  /** Whether a Hetzner load balancer fronts the primary role. */
+  loadBalancer: boolean;
+}
+
+/** Kamal's primary_role: the configured one, else web when there is one, else the first role. */
+export function primaryRoleOf(cfg: { primaryRole?: string; servers: Record<string, unknown> }): string | undefined {
+  const roles = Object.keys(cfg.servers);
+  if (cfg.primaryRole !== undefined && roles.includes(cfg.primaryRole)) return cfg.primaryRole;
+  return roles.includes("web") ? "web" : roles[0];
+}
+
+function edgeOf(cfg: CheckedStack): Edge {
+  const primary = primaryRoleOf(cfg);
+  const dns = resolveDns(cfg.dns);
+  const hostCount = primary ? cfg.servers[primary].hosts.length : 0;
+  const loadBalancer =
+    primary !== undefined && (cfg.loadBalancer.enabled ?? (hostCount > 1 && dns?.provider === "hetzner"));
+  return { primary, proxiedByDefault: cfg.primaryRole ?? (cfg.servers.web ? "web" : undefined), dns, loadBalancer };
+}
+
+function resolveProxy(role: string, def: RoleConfig, app: ProxyConfig, edge: Edge): ResolvedProxy | undefined {
+  // As Kamal (configuration/role.rb): the primary role is proxied unless its proxy is false, other
+  // roles only when set. Kamal's primary role is web unless named; a stack without web and without
+  // berth:primaryRole (Kamal refuses one) proxies nothing by default, such as a stack of workers.
+  const proxied = def.proxy === undefined ? role === edge.proxiedByDefault : def.proxy !== false;
   if (!proxied) return undefined;
   const over: RoleProxyConfig = typeof def.proxy === "object" ? def.proxy : {};
   const pick = <K extends keyof RoleProxyConfig>(k: K): RoleProxyConfig[K] =>
     over[k] !== undefined ? over[k] : app[k];
-  const hosts = pick("hosts") ?? dnsHosts ?? [];
-  // Behind the load balancer (several web hosts) TLS ends there, so kamal-proxy serves plain HTTP.
-  const behindLoadBalancer = role === "web" && webHostCount > 1;
-  const ssl = pick("ssl") ?? (!behindLoadBalancer && def.hosts.length === 1 && hosts.length > 0);
+  const hosts = pick("hosts") ?? edge.dns?.hosts ?? [];
+  const primary = role === edge.primary;
+  // Behind the load balancer TLS ends there, so kamal-proxy serves plain HTTP.
+  const behindLoadBalancer = primary && edge.loadBalancer;
+  const behindCloudflare = primary && edge.dns?.proxied === true;
+  const chosen = pick("ssl");
+  const ssl =
+    chosen === undefined ? !behindLoadBalancer && def.hosts.length === 1 && hosts.length > 0 : chosen !== false;
   const prefix = pick("pathPrefix");
+  const interval = over.healthcheck?.interval ?? app.healthcheck?.interval ?? 1;
+  const maxAttempts = over.healthcheck?.maxAttempts ?? app.healthcheck?.maxAttempts;
+  const port = over.healthcheck?.port ?? app.healthcheck?.port;
   return {
     hosts,
     ssl,
+    origin: chosen === ORIGIN_CERTIFICATE,
     sslRedirect: pick("sslRedirect") ?? true,
     appPort: pick("appPort") ?? 80,
     healthcheck: {
       path: over.healthcheck?.path ?? app.healthcheck?.path ?? "/up",
-      interval: over.healthcheck?.interval ?? app.healthcheck?.interval ?? 1,
+      interval,
       timeout: over.healthcheck?.timeout ?? app.healthcheck?.timeout ?? 5,
+      ...(port !== undefined ? { port } : {}),
     },
     responseTimeout: pick("responseTimeout") ?? 30,
     buffering: {
@@ -867,11 +986,79 @@ function resolveProxy(
       ...app.buffering,
       ...over.buffering,
     },
-    forwardHeaders: pick("forwardHeaders") ?? (behindLoadBalancer ? true : undefined),
+    // The client's address and scheme arrive in X-Forwarded-* from the load balancer or Cloudflare.
+    forwardHeaders: pick("forwardHeaders") ?? (behindLoadBalancer || behindCloudflare ? true : undefined),
     pathPrefixes: prefix === undefined ? [] : Array.isArray(prefix) ? prefix : [prefix],
-    deployTimeout: pick("deployTimeout") ?? 30,
+    deployTimeout: pick("deployTimeout") ?? (maxAttempts !== undefined ? interval * maxAttempts : 30),
     drainTimeout: pick("drainTimeout") ?? 30,
   };
+}
+
+/**
+ * Where DNS points and whether a load balancer fronts the primary role: the choices that only
+ * make sense together.
+ */
+function checkEdge(cfg: CheckedStack, ctx: z.RefinementCtx): void {
+  const { primary, dns } = edgeOf(cfg);
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
+  const hosts = primary ? cfg.servers[primary].hosts.filter((h) => cfg.hosts[h]) : [];
+  const enabled = cfg.loadBalancer.enabled;
+  if (enabled === true && !primary)
+    issue(["loadBalancer", "enabled"], "a load balancer fronts the primary role, and berth:servers defines no role");
+  else if (enabled === true && dns?.provider !== "hetzner")
+    issue(
+      ["loadBalancer", "enabled"],
+      dns
+        ? `the load balancer's Let's Encrypt certificate needs the zone in Hetzner DNS, and berth:dns.provider is ${dns.provider}: ${dns.provider === "cloudflare" ? "with proxied records Cloudflare spreads traffic over the hosts itself; set enabled: false" : "set berth:dns.provider: hetzner, or enabled: false"}`
+        : "the load balancer's Let's Encrypt certificate needs the zone in Hetzner DNS: add berth:dns (zone and hosts), or set enabled: false",
+    );
+  const proxied = primary !== undefined && resolveProxy(primary, cfg.servers[primary], cfg.proxy, edgeOf(cfg));
+  if (enabled === undefined && primary && hosts.length > 1 && !dns && proxied)
+    issue(
+      ["loadBalancer", "enabled"],
+      `required: the primary role ${primary} has ${hosts.length} hosts; choose how traffic reaches them: true puts a Hetzner load balancer in front (add berth:dns with the zone in Hetzner DNS for its certificate), false lets each host's kamal-proxy answer on its own address (behind Cloudflare: add berth:dns with provider: cloudflare)`,
+    );
+  if (dns && primary && !proxied)
+    issue(
+      ["dns"],
+      `the records point at the primary role's hosts, but role ${primary} runs without kamal-proxy: set berth:primaryRole to the role that serves the host names, or remove berth:dns`,
+    );
+  if (dns && !primary)
+    issue(
+      ["dns"],
+      "the records point at the primary role's hosts, and berth:servers defines no role: remove berth:dns",
+    );
+}
+
+/**
+ * Hetzner Cloud hosts in several network zones: each zone gets its own private network, and the
+ * zone that keeps the stack's first network must be named so adding a zone never renames it.
+ */
+function checkZones(cfg: CheckedStack, ctx: z.RefinementCtx): void {
+  const zones = cloudZones(cfg);
+  if (zones.length > 1 && cfg.network.zone === undefined)
+    ctx.addIssue({
+      code: "custom",
+      path: ["network", "zone"],
+      message: `required: Hetzner Cloud hosts span network zones ${zones.join(", ")}, and each zone gets its own private network; name the zone whose network the stack already has (the zone of its first hosts), so it keeps its name: one of ${zones.join(", ")}`,
+    });
+  if (cfg.network.zone !== undefined && zones.length > 0 && !zones.includes(cfg.network.zone))
+    ctx.addIssue({
+      code: "custom",
+      path: ["network", "zone"],
+      message: `no Hetzner Cloud host is in ${cfg.network.zone}; the hosts are in ${zones.join(", ")}`,
+    });
+}
+
+/** Network zones of the stack's Hetzner Cloud hosts, in host order. */
+function cloudZones(cfg: Pick<CheckedStack, "hosts">): NetworkZone[] {
+  return [
+    ...new Set(
+      Object.values(cfg.hosts)
+        .map((h) => (h.location ? LOCATIONS[h.location] : undefined))
+        .filter((zone): zone is NetworkZone => zone !== undefined),
+    ),
+  ];
 }
 
 function cidrContains(outer: string, inner: string): boolean {
@@ -922,6 +1109,10 @@ export interface Role {
   logging?: { driver?: string; options?: Record<string, string | number> };
   /** Effective kamal-proxy settings; undefined for roles without proxy. */
   proxy?: ResolvedProxy;
+  /** Hosts whose containers run with more env than `env` (berth:env.tags): host -> the whole env. */
+  hostEnv: Record<string, ResolvedEnv>;
+  /** Hosts with their own container labels (berth:hosts.<name>.containerLabels): host -> labels added. */
+  hostLabels: Record<string, Record<string, string>>;
 }
 
 /** A file berth writes on the host and mounts into an accessory. */
@@ -961,18 +1152,25 @@ export interface DeployConfig {
   image: string;
   version: string;
   hosts: Record<string, HostConfig>;
-  /** Roles in deploy order: web first, then the others as configured. */
+  /** Roles in deploy order: the primary role first, then the others as configured. */
   roles: Role[];
+  /** The primary role (Kamal's primary_role); undefined for a stack without roles. */
+  primaryRole?: string;
   servers: Record<string, { hosts: string[] }>;
   ssh: CheckedStack["ssh"];
-  dns?: CheckedStack["dns"];
-  network: CheckedStack["network"];
-  loadBalancer: CheckedStack["loadBalancer"];
+  dns?: DnsConfig;
+  network: CheckedStack["network"] & {
+    /** The zone whose network keeps the stack's first network name; undefined without cloud hosts. */
+    homeZone?: NetworkZone;
+  };
+  loadBalancer: Omit<CheckedStack["loadBalancer"], "enabled"> & { enabled: boolean };
+  /** The server stack this stack attaches to (berth:attach). */
+  attach?: { stack: string };
   registry?: CheckedStack["registry"];
   builder?: CheckedStack["builder"];
   volumes: string[];
   assetPath?: string;
-  proxy: { image: string; manage: boolean };
+  proxy: { image: string; manage: boolean; sharedHosts: string[] };
   boot: CheckedStack["boot"];
   hooksPath: string;
   retainContainers: number;
@@ -983,6 +1181,8 @@ export interface DeployConfig {
   aliases: Record<string, string>;
   /** Names of the entries of berth:secrets; values travel separately, as Pulumi secrets. */
   secretNames: string[];
+  /** What works but deserves the user's attention (shown as warnings on every run). */
+  warnings: string[];
 }
 
 /** Turns the checked input into the shape components use (hosts resolved to cloud or existing). */
@@ -992,10 +1192,12 @@ export function normalize(
   readFile: (path: string) => string = () => {
     throw new Error("reading accessory files needs a file reader");
   },
+  shared?: SharedServer,
 ): DeployConfig {
   const hosts: Record<string, HostConfig> = {};
+  const names = new Names(cfg.service, stack, cfg.attach !== undefined);
   const accessories = Object.entries(cfg.accessories ?? {}).map(([name, acc]) =>
-    normalizeAccessory(cfg, name, acc, readFile),
+    normalizeAccessory(cfg, name, acc, readFile, names),
   );
   // A host running an accessory holds data: it is always protected.
   const holdsData = new Set(accessories.flatMap((a) => a.hosts));
@@ -1011,6 +1213,19 @@ export function normalize(
         stateful: h.stateful ?? false,
         hostKeys: (h.hostKeys ?? []).map((k) => parseHostKey(k)!),
       };
+      const from = shared?.hosts[name];
+      if (shared && from)
+        hosts[name] = {
+          ...hosts[name],
+          kind: "existing",
+          attached: {
+            stack: shared.stack,
+            generation: from.generation,
+            proxy: from.proxy,
+            zone: from.zone ?? undefined,
+            ssh: shared.ssh,
+          },
+        };
     } else {
       hosts[name] = {
         kind: "cloud",
@@ -1032,9 +1247,21 @@ export function normalize(
       };
     }
   }
-  const webCount = cfg.servers.web.hosts.length;
-  const roles: Role[] = ["web", ...Object.keys(cfg.servers).filter((r) => r !== "web")].map((name) => {
+  const edge = edgeOf(cfg);
+  const primary = edge.primary;
+  const order = primary ? [primary, ...Object.keys(cfg.servers).filter((r) => r !== primary)] : [];
+  const roles: Role[] = order.map((name) => {
     const def = cfg.servers[name];
+    const proxy = resolveProxy(name, def, cfg.proxy, edge);
+    if (proxy?.origin) proxy.certificate = proxyCertificatePaths(cfg.service, name, stack);
+    const hostEnv: Record<string, ResolvedEnv> = {};
+    const hostLabels: Record<string, Record<string, string>> = {};
+    for (const host of def.hosts) {
+      const tagEnvs = (cfg.hosts[host]?.tags ?? []).map((t) => cfg.env?.tags?.[t]).filter((e) => e !== undefined);
+      if (tagEnvs.length > 0) hostEnv[host] = mergeEnv(cfg.env, def.env, ...tagEnvs);
+      const labels = cfg.hosts[host]?.containerLabels;
+      if (labels && Object.keys(labels).length > 0) hostLabels[host] = labels;
+    }
     return {
       name,
       hosts: def.hosts,
@@ -1043,26 +1270,31 @@ export function normalize(
       labels: def.labels ?? {},
       options: containerOptions(def.options ?? {}),
       logging: def.logging,
-      proxy: resolveProxy(name, def, cfg.proxy, cfg.dns?.hosts, cfg.loadBalancer.enabled ? webCount : 1),
+      proxy,
+      hostEnv,
+      hostLabels,
     };
   });
+  const zones = cloudZones(cfg);
   return {
     stack,
     service: cfg.service,
-    image: cfg.image,
+    image: cfg.image ?? "",
     version: cfg.version,
     hosts,
+    primaryRole: primary,
     servers: cfg.servers,
     ssh: cfg.ssh,
-    dns: cfg.dns,
-    network: cfg.network,
-    loadBalancer: cfg.loadBalancer,
+    dns: edge.dns,
+    network: { ...cfg.network, homeZone: cfg.network.zone ?? zones[0] },
+    loadBalancer: { ...cfg.loadBalancer, enabled: edge.loadBalancer },
+    attach: cfg.attach,
     roles,
     registry: cfg.registry,
     builder: cfg.builder,
-    volumes: cfg.volumes ?? [],
+    volumes: (cfg.volumes ?? []).map((v) => names.mount(v)),
     assetPath: cfg.assetPath,
-    proxy: { image: cfg.proxy.image, manage: cfg.proxy.manage },
+    proxy: { image: cfg.proxy.image, manage: cfg.proxy.manage, sharedHosts: cfg.proxy.sharedHosts ?? [] },
     boot: cfg.boot,
     hooksPath: cfg.hooks.path,
     retainContainers: cfg.retainContainers,
@@ -1071,7 +1303,64 @@ export function normalize(
     accessories,
     aliases: cfg.aliases ?? {},
     secretNames: Object.keys(cfg.secrets),
+    warnings: edgeWarnings(roles, edge),
   };
+}
+
+/**
+ * Where kamal-proxy reads a certificate berth installs for a role: in its own state volume
+ * (kamal-proxy-config), which outlives the proxy container, one directory per service.
+ */
+export function proxyCertificatePaths(service: string, role: string, stack: string) {
+  const dir = `${PROXY_STATE_DIR}/berth-tls/${service}-${role}-${stack}`;
+  return { certificatePath: `${dir}/cert.pem`, privateKeyPath: `${dir}/key.pem` };
+}
+
+/** Where the kamal-proxy image keeps its state; berth mounts the kamal-proxy-config volume there. */
+export const PROXY_STATE_DIR = "/home/kamal-proxy/.config/kamal-proxy";
+
+/**
+ * Names of what an app puts on a host. A stack attached to a server stack shares the host with
+ * other apps, so its docker volumes and accessory containers carry its service and stack: two apps
+ * both writing `storage:/rails/storage` get two volumes. A stack on its own hosts keeps Kamal's names.
+ */
+class Names {
+  constructor(
+    private readonly service: string,
+    private readonly stack: string,
+    private readonly attached: boolean,
+  ) {}
+
+  volume(name: string): string {
+    return this.attached ? `${this.service}-${this.stack}-${name}` : name;
+  }
+
+  /** A mount spec with its docker volume renamed (host paths stay). */
+  mount(spec: string): string {
+    if (spec.startsWith("/")) return spec;
+    const i = spec.indexOf(":");
+    return `${this.volume(spec.slice(0, i))}${spec.slice(i)}`;
+  }
+
+  accessory(name: string): string {
+    return this.attached ? `${this.service}-${this.stack}-${name}` : `${this.service}-${name}`;
+  }
+}
+
+/** How the primary role's TLS behind Cloudflare works, when it only works with Cloudflare's help. */
+function edgeWarnings(roles: Role[], edge: Edge): string[] {
+  const role = roles.find((r) => r.name === edge.primary);
+  if (!role?.proxy || !edge.dns?.proxied) return [];
+  const names = role.proxy.hosts.join(", ");
+  if (role.proxy.ssl && !role.proxy.origin)
+    return [
+      `role ${role.name} gets Let's Encrypt certificates for ${names} behind proxied Cloudflare records: Let's Encrypt's HTTP challenge must reach the server through Cloudflare on port 80, so no "Always Use HTTPS" redirect, page rule or WAF rule may catch /.well-known/acme-challenge/, now and at every renewal. ssl: cloudflare-origin needs none of that.`,
+    ];
+  if (!role.proxy.ssl)
+    return [
+      `role ${role.name} serves plain HTTP behind proxied Cloudflare records: set the zone's SSL/TLS mode to Flexible (Full and Full (strict) reach port 443 and fail with 525), and know that Flexible sends visitors' traffic between Cloudflare and the server unencrypted. ssl: cloudflare-origin with Full (strict) encrypts it.`,
+    ];
+  return [];
 }
 
 export type { RawStack };
@@ -1102,6 +1391,7 @@ function normalizeAccessory(
   name: string,
   acc: AccessoryInput,
   readFile: (path: string) => string,
+  names: Names,
 ): Accessory {
   const env = mergeEnv(acc.env);
   const directories = [...(acc.directories ?? [])];
@@ -1116,7 +1406,7 @@ function normalizeAccessory(
     const mounted = [...directories, ...(acc.volumes ?? [])].some((m) => m.split(":")[1] === dataDir);
     if (!mounted) directories.push(`data:${dataDir}`);
   }
-  const ls = acc.litestream;
+  const ls = acc.litestream ? { ...acc.litestream, volume: names.volume(acc.litestream.volume) } : undefined;
   if (ls) {
     env.secret.LITESTREAM_ACCESS_KEY_ID = ls.replica.accessKeyIdSecret;
     env.secret.LITESTREAM_SECRET_ACCESS_KEY = ls.replica.secretAccessKeySecret;
@@ -1124,7 +1414,7 @@ function normalizeAccessory(
   const cmd = acc.cmd ?? (ls ? "replicate -config /etc/litestream.yml" : undefined);
   return {
     name,
-    container: `${cfg.service}-${name}`,
+    container: names.accessory(name),
     image: acc.image ?? LITESTREAM_IMAGE,
     hosts: accessoryHosts(cfg, acc),
     cmd: cmd ? commandWords(cmd) : undefined,
@@ -1132,7 +1422,7 @@ function normalizeAccessory(
     env,
     files: accessoryFiles(acc, readFile),
     directories,
-    volumes: [...(acc.volumes ?? []), ...(ls ? [`${ls.volume}:/data`] : [])],
+    volumes: [...(acc.volumes ?? []).map((v) => names.mount(v)), ...(ls ? [`${ls.volume}:/data`] : [])],
     volume: acc.volume,
     options: containerOptions(acc.options ?? {}),
     labels: acc.labels ?? {},

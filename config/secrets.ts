@@ -4,7 +4,7 @@
 import type { PulumiValue } from "./yaml";
 
 /** Config keys that hold credentials and must be Pulumi secrets (`secure:` in the stack file). */
-export const SECRET_KEYS = ["berth:secrets", "hcloud:token"] as const;
+export const SECRET_KEYS = ["berth:secrets", "hcloud:token", "cloudflare:apiToken"] as const;
 
 /** The command that stores a config value encrypted; it prompts for the value, which never lands in shell history. */
 export function setSecretCommand(key: string, stack: string): string {

@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConfigError, configKeyProblems, fromEngineConfig, NAMESPACE, parseConfig, withPositions } from "./load";
 import { readPulumiYaml } from "./yaml";
+import { SharedServer, sharedOutputSchema, sharedProblem } from "./attach";
 import { DeployConfig, FINGERPRINT_KEY } from "./schema";
 
 /** Secret values by name. Each is a Pulumi secret, so it is masked in previews, logs and state. */
@@ -104,6 +105,23 @@ export async function deployedVersion(): Promise<string | undefined> {
   return typeof value === "string" && value !== "" ? value : undefined;
 }
 
+/**
+ * The hosts the server stack of berth:attach shares, read through a stack reference: its `shared`
+ * output as its last update left it. Undefined when berth:attach names no stack (or a malformed
+ * one, which validation reports).
+ */
+async function sharedServer(raw: Record<string, unknown>): Promise<SharedServer | undefined> {
+  const attach = raw.attach as { stack?: unknown } | undefined;
+  const stack = attach && typeof attach === "object" ? attach.stack : undefined;
+  if (typeof stack !== "string" || !/^([A-Za-z0-9_.-]+\/){0,2}[A-Za-z0-9_.-]+$/.test(stack)) return undefined;
+  const server = new pulumi.StackReference("berth-attach", { name: stack });
+  const details = await server.getOutputDetails("shared");
+  const value = details.value ?? details.secretValue;
+  const problem = sharedProblem(stack, value);
+  if (problem) throw new ConfigError([`${NAMESPACE}:attach.stack: ${problem}`]);
+  return { ...sharedOutputSchema.parse(value), stack };
+}
+
 // The SDK knows which config keys the engine marked secret (PULUMI_CONFIG_SECRET_KEYS, read by
 // @pulumi/pulumi runtime/config.js isConfigSecret) but leaves the function out of its typings.
 const runtimeSecret = (pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean }).isConfigSecret;
@@ -124,13 +142,14 @@ export async function loadStack(): Promise<{ config: DeployConfig; secrets: Secr
     const problems = configKeyProblems(all, pulumi.getProject(), isConfigSecret, stack);
     if (problems.length > 0) throw new ConfigError(problems);
     const raw = fromEngineConfig(all);
+    const shared = await sharedServer(raw);
     if (raw.version === undefined) {
       // Everything else is checked first, so a mistake stops the run before the read below.
-      parseConfig({ ...raw, version: "unset" }, stack);
+      parseConfig({ ...raw, version: "unset" }, stack, undefined, undefined, { shared });
       const deployed = await deployedVersion();
       if (deployed !== undefined) raw.version = deployed;
     }
-    const config = parseConfig(raw, stack);
+    const config = parseConfig(raw, stack, undefined, undefined, { shared });
     // parseConfig checked that berth:secrets, when set, is a map of strings (the engine hands the
     // program secret config decrypted). Every value leaves here only as a Pulumi secret or inside
     // a keyed fingerprint.

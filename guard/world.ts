@@ -78,6 +78,11 @@ export interface World {
   databases: Map<string, Database>;
   /** Files steps wrote from their stdin: key (on a volume, or a machine's disk) -> content. */
   files: Map<string, string>;
+  /**
+   * Addresses of Hetzner servers as the stacks that own their primary IPs reached them: another
+   * stack (an app attached to a server stack) reaches the same machine by address alone.
+   */
+  serverAt: Map<string, string>;
 }
 
 export function emptyWorld(): World {
@@ -90,6 +95,7 @@ export function emptyWorld(): World {
     knownHosts: new Map(),
     databases: new Map(),
     files: new Map(),
+    serverAt: new Map(),
   };
 }
 
@@ -161,6 +167,12 @@ function machineAt(world: World, ctx: Context, address: string, ipUrn?: string):
     const ip = ctx.instanceOf(ipUrn);
     const server = ip === undefined ? undefined : world.ipAssignee.get(ip);
     const m = server === undefined ? undefined : world.machines.get(`server:${server}`);
+    if (m?.alive) world.serverAt.set(address, m.id);
+    return m?.alive ? m : undefined;
+  }
+  const owned = world.serverAt.get(address);
+  if (owned !== undefined) {
+    const m = world.machines.get(owned);
     return m?.alive ? m : undefined;
   }
   const id = `static:${address}`;

@@ -36,6 +36,9 @@ export const lower = (s: string) =>
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-+|-+$/g, "");
 
+/** Tag names berth accepts (config/app.ts tagName). */
+export const TAG = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
 /** A word quoted for sh, whatever it holds. */
 export const singleQuoted = (w: string) => `'${w.replace(/'/g, `'"'"'`)}'`;
 

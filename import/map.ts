@@ -60,6 +60,7 @@ const ROOT_KEYS = [
   "logging",
   "output",
   "aliases",
+  "healthcheck",
 ];
 
 /** Why a Kamal key has no berth equivalent yet, by key (the last segment of its path). */
@@ -109,7 +110,8 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
   const readinessDelay = int(kamal.readiness_delay, "readiness_delay");
 
   // --- proxy, DNS and load balancer
-  const { proxy, dns, loadBalancer } = mapAppProxy(ctx, kamal, servers);
+  const primaryName = roles.primaryRole !== undefined ? roles.roleName(roles.primaryRole) : "web";
+  const { proxy, dns, loadBalancer } = mapAppProxy(ctx, kamal, servers, primaryName);
 
   // --- builder, ssh, boot
   const builder = mapBuilder(ctx, kamal.builder);
@@ -131,6 +133,7 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
   put("version", version);
   put("hosts", hosts);
   put("servers", servers);
+  put("primaryRole", roles.primaryRole !== undefined ? primaryName : undefined);
   put("registry", registry);
   put("env", env);
   put("volumes", volumes);

@@ -36,6 +36,8 @@ export interface Recorded {
   /** For each input, the URNs whose outputs flow into it. */
   propertyDependencies: Record<string, string[]>;
   provider: string;
+  /** The state the mock provider answered with: the outputs a real provider would compute. */
+  outputs?: Record<string, any>;
 }
 
 export interface RunResult {
@@ -102,6 +104,17 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
         publicKeyOpenssh: `${ed25519PublicKey(`${type}::${name}`)}\n`,
         privateKeyOpenssh:
           "-----BEGIN OPENSSH PRIVATE KEY-----\n(rendered offline)\n-----END OPENSSH PRIVATE KEY-----\n",
+        privateKeyPem: "-----BEGIN PRIVATE KEY-----\n(rendered offline)\n-----END PRIVATE KEY-----\n",
+      };
+    case "tls:index/certRequest:CertRequest":
+      return {
+        ...inputs,
+        certRequestPem: `-----BEGIN CERTIFICATE REQUEST-----\n(rendered offline: ${n})\n-----END CERTIFICATE REQUEST-----\n`,
+      };
+    case "cloudflare:index/originCaCertificate:OriginCaCertificate":
+      return {
+        ...inputs,
+        certificate: `-----BEGIN CERTIFICATE-----\n(rendered offline: ${n})\n-----END CERTIFICATE-----\n`,
       };
     case "hcloud:index/loadBalancer:LoadBalancer":
       return { ...inputs, ipv4: `198.51.100.${n % 250}`, ipv6: `2001:db8:ffff::${n.toString(16)}` };
@@ -130,22 +143,29 @@ export async function run(opts: {
   program: () => unknown;
   /** The outputs of the stack's last update, as a stack reference reads them; none: never deployed. */
   deployed?: Record<string, unknown>;
+  /** Outputs of other stacks by the name a stack reference gives (berth:attach's server stack). */
+  references?: Record<string, Record<string, unknown>>;
   /** Render as a preview of a new stack: ids and other computed outputs are unknown. */
   unknowns?: boolean;
 }): Promise<RunResult> {
   const resources: Recorded[] = [];
+  const answered = new Map<string, Record<string, any>>();
   pulumi.runtime.setAllConfig(opts.config ?? {}, opts.secretKeys ?? []);
   await pulumi.runtime.setMocks(
     {
-      newResource: (args) => ({
-        // No id (an empty one on the wire) is how the runtime learns an id is not known yet.
-        id: args.custom === false || opts.unknowns ? undefined : String(stableNumber(`${args.type}::${args.name}`)),
-        state:
+      newResource: (args) => {
+        const state =
           args.type === STACK_REFERENCE
-            ? { name: args.inputs.name, outputs: opts.deployed ?? {}, secretOutputNames: [] }
-            : (opts.unknowns ? unknownState : mockState)(args.type, args.name, args.inputs),
-      }),
-      call: (args) => args.inputs,
+            ? { name: args.inputs.name, outputs: referenced(args.inputs.name), secretOutputNames: [] }
+            : (opts.unknowns ? unknownState : mockState)(args.type, args.name, args.inputs);
+        answered.set(`${args.type}::${args.name}`, state);
+        return {
+          // No id (an empty one on the wire) is how the runtime learns an id is not known yet.
+          id: args.custom === false || opts.unknowns ? undefined : String(stableNumber(`${args.type}::${args.name}`)),
+          state,
+        };
+      },
+      call: (args) => invokeResult(args.token, args.inputs),
     },
     "berth",
     opts.stack,
@@ -189,6 +209,12 @@ export async function run(opts: {
     });
   };
 
+  /** A stack reference to this stack reads its last outputs; to another, that stack's. */
+  function referenced(name: string): Record<string, unknown> {
+    const own = name === opts.stack || name.endsWith(`/${opts.stack}`);
+    return opts.references?.[name] ?? (own ? opts.deployed : undefined) ?? {};
+  }
+
   let outputs: any;
   let exports: any;
   try {
@@ -201,7 +227,18 @@ export async function run(opts: {
     throw Object.assign(err as Error, { registered: resources.length });
   }
   await settle(resources);
+  for (const r of resources) r.outputs = answered.get(`${r.type}::${r.name}`);
   return { resources, outputs: outputs ?? {}, exports: exports ?? {} };
+}
+
+/** What the data sources berth calls answer offline: a Cloudflare zone looked up by name. */
+function invokeResult(token: string, inputs: Record<string, any>): Record<string, any> {
+  if (token === "cloudflare:index/getZone:getZone") {
+    const name = String(inputs.filter?.name ?? "");
+    const id = crypto.createHash("sha256").update(name).digest("hex").slice(0, 32);
+    return { ...inputs, id, zoneId: id, name };
+  }
+  return inputs;
 }
 
 /** Waits until no registration has arrived for a while and every one has its URN. */
@@ -290,7 +327,11 @@ export async function runIndex(
   root: string,
   stack: string,
   file: StackFile,
-  opts: { deployed?: Record<string, unknown>; unknowns?: boolean } = {},
+  opts: {
+    deployed?: Record<string, unknown>;
+    references?: Record<string, Record<string, unknown>>;
+    unknowns?: boolean;
+  } = {},
 ): Promise<RunResult> {
   const own = path.resolve(__dirname, "..");
   return run({

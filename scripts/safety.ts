@@ -10,7 +10,7 @@ import { ENGINE_RULES, PROVIDER_FACTS, WORLD_FACTS } from "../guard/engine";
 import { describeStep, Downtime, downtime } from "../guard/lifecycle";
 import { REPLACEMENT } from "../guard/replacement";
 import { audit, AuditResult, resolveMarked, violations } from "../guard/secrets";
-import { EXAMPLE_SECRETS, runIndex, stackConfig, testSecret } from "../test/harness";
+import { EXAMPLE_SECRETS, Recorded, runIndex, stackConfig, testSecret } from "../test/harness";
 
 export const STACKS = ["production", "staging"];
 
@@ -36,6 +36,63 @@ export async function blastMatrix(changes = CHANGES): Promise<MatrixEntry[]> {
       const after = (await runIndex(stack, file)).resources;
       out.push({ change, stack, rows: classify(before, after), downtime: downtime(stack, before, after) });
     }
+  }
+  return out;
+}
+
+/** One stack's part in adding or removing an app on the shared server of examples/shared-server. */
+export interface SharedServerRow {
+  change: string;
+  stack: string;
+  /** Empty when the change runs no update of this stack. */
+  rows: Classified[];
+  updated: boolean;
+  /** Names on the server (containers, docker volumes, kamal-proxy services) the change's steps touch that this stack uses. */
+  clashes: string[];
+}
+
+/** What a stack puts on a shared server under its own name: containers, docker volumes, routes. */
+export function serverNames(resources: Recorded[]): Set<string> {
+  const names = new Set<string>();
+  for (const r of resources) {
+    if (r.type === "docker:index/container:Container") {
+      names.add(`container ${r.inputs.name}`);
+      for (const v of r.inputs.volumes ?? []) if (v.volumeName) names.add(`volume ${v.volumeName}`);
+    }
+    for (const key of ["create", "delete"])
+      for (const m of String(r.inputs[key] ?? "").matchAll(/kamal-proxy (?:deploy|remove) ([^\s;]+)/g))
+        names.add(`route ${m[1]}`);
+  }
+  return names;
+}
+
+/**
+ * Adding the app stack shop beside blog on the server stack apps, and removing it again (pulumi
+ * destroy --stack shop): only shop's stack is updated, and none of the names its steps touch is
+ * one the server stack or the other app uses.
+ */
+export async function sharedServerMatrix(): Promise<SharedServerRow[]> {
+  const server = await runIndex("apps", stackConfig("apps"));
+  const refs = { apps: server.outputs };
+  const app = async (name: string) => (await runIndex(name, stackConfig(name), undefined, refs)).resources;
+  const blog = await app("blog");
+  const shop = await app("shop");
+  const touched = serverNames(shop);
+  const others = { apps: server.resources, blog };
+  const out: SharedServerRow[] = [];
+  for (const [change, before, after] of [
+    ["add an app (shop) to the shared server", [], shop],
+    ["remove an app (shop) from the shared server", shop, []],
+  ] as const) {
+    for (const [stack, resources] of Object.entries(others))
+      out.push({
+        change,
+        stack,
+        rows: [],
+        updated: false,
+        clashes: [...serverNames(resources)].filter((n) => touched.has(n)),
+      });
+    out.push({ change, stack: "shop", rows: classify([...before], [...after]), updated: true, clashes: [] });
   }
   return out;
 }
@@ -70,7 +127,7 @@ const names = (rows: Classified[], outcome: string) =>
       return `${shortType(r.resource.type)} \`${r.resource.name}\`${keys}${flags.length ? ` **${flags.join(", ")}**` : ""}`;
     });
 
-export function blastRadiusDoc(matrix: MatrixEntry[]): string {
+export function blastRadiusDoc(matrix: MatrixEntry[], shared: SharedServerRow[] = []): string {
   const lines = [
     "# Blast radius of config changes",
     "",
@@ -101,6 +158,29 @@ export function blastRadiusDoc(matrix: MatrixEntry[]): string {
     lines.push(
       `| ${e.change.title} | ${e.stack} | ${t.create} | ${t.update} | ${t.replace} | ${t.delete} | ${hit.join(", ") || "none"} | ${downtimeCell(e.downtime)} |`,
     );
+  }
+  if (shared.length) {
+    lines.push(
+      "",
+      "## Apps on a shared server",
+      "",
+      "From `examples/shared-server`: the server stack `apps` owns the server and its kamal-proxy, the app stacks",
+      "`blog` and `shop` attach to it (`berth:attach`). Adding an app is the first `pulumi up` of its stack, removing",
+      "it is `pulumi destroy` of that stack: no other stack is updated. **names shared** lists every container,",
+      "docker volume and kamal-proxy service the change's steps touch on the server that the other stack also uses.",
+      "`test/lifecycle.test.ts` plays both changes on one simulated server and checks that `blog` keeps serving.",
+      "",
+      "| change | stack | create | update | replace | delete | stateful replaced/deleted | names shared |",
+      "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
+    );
+    for (const e of shared) {
+      const t = tally(e.rows);
+      const hit = e.rows.filter((r) => r.stateful && (r.outcome === "replace" || r.outcome === "delete"));
+      const counts = e.updated ? `${t.create} | ${t.update} | ${t.replace} | ${t.delete}` : "not updated | | |";
+      lines.push(
+        `| ${e.change} | ${e.stack} | ${counts} | ${hit.map((r) => `\`${r.resource.name}\``).join(", ") || "none"} | ${e.updated ? "" : e.clashes.join(", ") || "none"} |`,
+      );
+    }
   }
   lines.push("", "## Details", "");
   for (const e of matrix) {
@@ -235,7 +315,7 @@ export async function generatedDocs(root: string): Promise<Record<string, string
   const format = (text: string) => prettier.format(text, { parser: "markdown", printWidth: 120 });
   const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
   return {
-    "docs/blast-radius.md": await format(blastRadiusDoc(matrix)),
+    "docs/blast-radius.md": await format(blastRadiusDoc(matrix, await sharedServerMatrix())),
     "docs/secrets-audit.md": await format(secretsAuditDoc(await secretsAudit())),
     "README.md": await format(withReadmeSummary(readme, readmeSummary(matrix))),
   };

@@ -3,10 +3,11 @@
 // touches no infrastructure, protected resources about to be lost are flagged.
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
-import { changedPaths, classify, Classified, pathMatches, RenderedResource } from "../guard/blast";
+import { changedPaths, classify, Classified, pathMatches, RenderedResource, tally } from "../guard/blast";
 import { CHANGES } from "../guard/changes";
 import { forcesReplacement, REPLACEMENT } from "../guard/replacement";
-import { blastMatrix, MatrixEntry } from "../scripts/safety";
+import { blastMatrix, MatrixEntry, serverNames, sharedServerMatrix } from "../scripts/safety";
+import { runIndex, stackConfig } from "./harness";
 
 const REQUIRED = [
   "version",
@@ -257,5 +258,33 @@ describe("blast radius of the example stacks", () => {
     assert.equal(server.outcome, "update");
     assert.equal(server.resource.protect, true);
     assert.equal(server.resource.inputs.labels["berth-stateful"], "true");
+  });
+});
+
+describe("blast radius: apps on a shared server (examples/shared-server)", () => {
+  it("adding or removing an app updates only its own stack and touches no name the server stack or the other app uses", async () => {
+    const rows = await sharedServerMatrix();
+    const shop = rows.filter((r) => r.stack === "shop");
+    assert.deepEqual(
+      shop.map((r) => [tally(r.rows).create > 0, tally(r.rows).delete > 0]),
+      [
+        [true, false],
+        [false, true],
+      ],
+    );
+    for (const r of rows.filter((r) => r.stack !== "shop")) {
+      assert.equal(r.updated, false);
+      assert.deepEqual(r.clashes, [], `${r.change}: ${r.stack}`);
+    }
+    for (const r of shop) assert.ok(!r.rows.some((x) => x.stateful), "the app holds no Hetzner data resource");
+  });
+
+  it("sees the names an app puts on the server, so a shared name would show", async () => {
+    const server = await runIndex("apps", stackConfig("apps"));
+    const blog = await runIndex("blog", stackConfig("blog"), undefined, { apps: server.outputs });
+    const names = serverNames(blog.resources);
+    for (const n of ["volume blog-blog-storage", "route blog-web-blog", "container blog-blog-litestream"])
+      assert.ok(names.has(n), `${n} in ${[...names].join(", ")}`);
+    assert.ok(serverNames(server.resources).has("container kamal-proxy"));
   });
 });

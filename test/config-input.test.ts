@@ -217,9 +217,9 @@ describe("reading Pulumi.<stack>.yaml as the Pulumi CLI does", () => {
   const single: [string, (c: Record<string, any>) => void, string][] = [
     ["a role with no hosts", (c) => (c.servers.web.hosts = []), "berth:servers.web.hosts: list at least one host"],
     [
-      "hosts only in another role",
-      (c) => (c.servers = { job: { hosts: ["db-1"] } }),
-      "berth:servers.web: required: the web role is the primary role; add `web: { hosts: [...] }`",
+      "a primary role that does not exist",
+      (c) => (c.primaryRole = "job"),
+      'berth:primaryRole: unknown role "job"; roles are web',
     ],
     [
       "an empty web role",
@@ -227,9 +227,9 @@ describe("reading Pulumi.<stack>.yaml as the Pulumi CLI does", () => {
       "berth:servers.web: expected a mapping of keys (key: value lines indented under it), found nothing (an empty value): write the value after the colon, or indent the keys that belong to it under it",
     ],
     [
-      "no servers at all",
-      (c) => delete c.servers,
-      "berth:servers: required: add this key, holding a mapping of names; docs/configuration.md describes it",
+      "roles without an image",
+      (c) => delete c.image,
+      "berth:image: required: the image repository the roles run, without tag, such as ghcr.io/acme/app",
     ],
     [
       "an accessory on a role that does not exist",
@@ -237,6 +237,19 @@ describe("reading Pulumi.<stack>.yaml as the Pulumi CLI does", () => {
       'berth:accessories.redis.roles[0]: unknown role "job"; roles are web',
     ],
   ];
+  it("accepts a stack of workers only (primary role job, no proxy) and one of hosts without roles", () => {
+    const workers = base();
+    workers.servers = { job: { hosts: ["db-1"] } };
+    const cfg = parseConfig(workers, "x");
+    assert.equal(cfg.primaryRole, "job");
+    assert.equal(cfg.roles[0].proxy, undefined, "a job role is not behind kamal-proxy unless told");
+    const bare = base();
+    delete bare.servers;
+    delete bare.image;
+    delete bare.version;
+    assert.deepEqual(parseConfig(bare, "x").roles, []);
+  });
+
   for (const [what, change, expected] of single) {
     it(`answers ${what} with one message`, () => {
       const cfg = base();
@@ -337,4 +350,81 @@ describe("secrets entering the configuration", () => {
       }
     });
   }
+});
+
+describe("topology rules", () => {
+  const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com";
+  const twoHosts = (over: Record<string, any> = {}): Record<string, any> => ({
+    service: "shop",
+    image: "ghcr.io/acme/shop",
+    version: "1",
+    hosts: { "web-1": { serverType: "cx23", location: "fsn1" }, "web-2": { serverType: "cx23", location: "nbg1" } },
+    servers: { web: { hosts: ["web-1", "web-2"] } },
+    ssh: { publicKey: KEY },
+    ...over,
+  });
+
+  it("refuses a Cloudflare API token stored in plain text, with the command that encrypts it", () => {
+    const problems = configKeyProblems(
+      { "cloudflare:apiToken": "t0ken", "berth:service": "s" },
+      "berth",
+      () => false,
+      "prod",
+    );
+    assert.deepEqual(problems, [
+      "cloudflare:apiToken: stored in plain text, not as a Pulumi secret: store it with `pulumi config set --secret cloudflare:apiToken --stack prod` (it asks for the value)",
+    ]);
+  });
+
+  it("asks for a choice with several web hosts and no DNS, and refuses a load balancer without Hetzner DNS", () => {
+    assert.deepEqual(
+      problemsOf(() => parseConfig(twoHosts(), "x")),
+      [
+        "berth:loadBalancer.enabled: required: the primary role web has 2 hosts; choose how traffic reaches them: true puts a Hetzner load balancer in front (add berth:dns with the zone in Hetzner DNS for its certificate), false lets each host's kamal-proxy answer on its own address (behind Cloudflare: add berth:dns with provider: cloudflare)",
+      ],
+    );
+    const cloudflare = { provider: "cloudflare", zone: "example.com", hosts: ["shop.example.com"] };
+    assert.match(
+      problemsOf(() => parseConfig(twoHosts({ dns: cloudflare, loadBalancer: { enabled: true } }), "x"))[0],
+      /^berth:loadBalancer\.enabled: the load balancer's Let's Encrypt certificate needs the zone in Hetzner DNS, and berth:dns\.provider is cloudflare/,
+    );
+    // Cloudflare without a load balancer is a complete choice: no question asked.
+    assert.equal(parseConfig(twoHosts({ dns: cloudflare }), "x").loadBalancer.enabled, false);
+  });
+
+  it("explains TLS behind proxied Cloudflare records: Let's Encrypt on several hosts refused, Flexible warned", () => {
+    const dns = { provider: "cloudflare", zone: "example.com", hosts: ["shop.example.com"] };
+    assert.match(
+      problemsOf(() => parseConfig(twoHosts({ dns, proxy: { ssl: true } }), "x"))[0],
+      /^berth:proxy\.ssl: kamal-proxy can only obtain Let's Encrypt certificates for a role on a single host .* ssl: cloudflare-origin/,
+    );
+    const plain = parseConfig(twoHosts({ dns }), "x");
+    assert.match(
+      plain.warnings.join("\n"),
+      /plain HTTP behind proxied Cloudflare records: set the zone's SSL\/TLS mode to Flexible/,
+    );
+    const one = twoHosts({ dns, proxy: { ssl: true } });
+    one.servers.web.hosts = ["web-1"];
+    assert.match(parseConfig(one, "x").warnings.join("\n"), /HTTP challenge must reach the server through Cloudflare/);
+    assert.deepEqual(parseConfig(twoHosts({ dns, proxy: { ssl: "cloudflare-origin" } }), "x").warnings, []);
+    assert.match(
+      problemsOf(() =>
+        parseConfig(twoHosts({ loadBalancer: { enabled: false }, proxy: { ssl: "cloudflare-origin" } }), "x"),
+      )[0],
+      /^berth:proxy\.ssl: a Cloudflare Origin CA certificate is requested through the Cloudflare zone of berth:dns/,
+    );
+  });
+
+  it("refuses an accessory on the private network of another zone than an app host that needs it", () => {
+    const cfg = twoHosts({
+      network: { zone: "eu-central" },
+      loadBalancer: { enabled: false },
+      accessories: { db: { image: "postgres:17", host: "web-1", port: 5432 } },
+    });
+    cfg.hosts["web-2"].location = "ash";
+    assert.match(
+      problemsOf(() => parseConfig(cfg, "x"))[0],
+      /^berth:accessories\.db\.host: app hosts web-2 \(us-east\) cannot reach it: it is published on the private network of eu-central/,
+    );
+  });
 });

@@ -71,7 +71,7 @@ describe("configuration", () => {
     assert.deepEqual(cfg.ssh, { user: "root", port: 22, publicKey: KEY, allowFrom: ["0.0.0.0/0", "::/0"] });
     assert.equal(cfg.hosts["web-1"].kind, "cloud");
     assert.equal(cfg.hosts["web-1"].kind === "cloud" && cfg.hosts["web-1"].image, "ubuntu-24.04");
-    assert.deepEqual(cfg.network, { ipRange: "10.0.0.0/16", subnet: "10.0.1.0/24" });
+    assert.deepEqual(cfg.network, { ipRange: "10.0.0.0/16", subnet: "10.0.1.0/24", homeZone: "eu-central" });
   });
 
   it("treats a host with an address as an existing machine, with the host keys ssh-keyscan printed", () => {
@@ -174,7 +174,11 @@ describe("configuration", () => {
       /^berth:service: may only contain letters, digits, dashes and underscores/,
     ],
     ["unknown location", (c) => (c.hosts["web-1"].location = "fra1"), /^berth:hosts\.web-1\.location: /],
-    ["no web role", (c) => (c.servers = { job: { hosts: ["web-1"] } }), /^berth:servers\.web: required/],
+    [
+      "unknown primary role",
+      (c) => (c.primaryRole = "worker"),
+      /^berth:primaryRole: unknown role "worker"; roles are web/,
+    ],
     ["bad public key", (c) => (c.ssh.publicKey = "AAAA"), /^berth:ssh\.publicKey: must be an OpenSSH public key line/],
     [
       "host name outside the zone",
@@ -217,12 +221,12 @@ describe("configuration", () => {
     [
       "several web hosts without dns",
       (c) => ((c.hosts["web-2"] = { serverType: "cx23", location: "fsn1" }), c.servers.web.hosts.push("web-2")),
-      /^berth:dns: required when the web role has several hosts/,
+      /^berth:loadBalancer\.enabled: required: the primary role web has 2 hosts; choose how traffic reaches them/,
     ],
     [
       "locations in two network zones",
       (c) => (c.hosts["web-2"] = { serverType: "cx23", location: "ash" }),
-      /^berth:hosts: Hetzner Cloud hosts span network zones eu-central, us-east/,
+      /^berth:network\.zone: required: Hetzner Cloud hosts span network zones eu-central, us-east/,
     ],
     [
       "private ip outside the subnet",

@@ -109,7 +109,7 @@ describe("fuzzing mutated example stacks", () => {
   });
 
   it("rejects a missing required key", () => {
-    const required = [["service"], ["image"], ["version"], ["hosts"], ["servers"], ["ssh"], ["ssh", "publicKey"]];
+    const required = [["service"], ["image"], ["version"], ["hosts"], ["ssh"], ["ssh", "publicKey"]];
     fc.assert(
       fc.property(stackArb, fc.constantFrom(...required), (stack, path) => {
         const raw = clone(stack);

@@ -31,11 +31,42 @@ export const EXAMPLE_SECRETS: Record<string, string[]> = {
     "BERTH_FINGERPRINT_KEY",
   ],
   production: ["KAMAL_REGISTRY_PASSWORD", "RAILS_MASTER_KEY", "POSTGRES_PASSWORD", "BERTH_FINGERPRINT_KEY"],
+  cloudflare: ["KAMAL_REGISTRY_PASSWORD", "RAILS_MASTER_KEY", "BERTH_FINGERPRINT_KEY"],
+  blog: [
+    "KAMAL_REGISTRY_PASSWORD",
+    "RAILS_MASTER_KEY",
+    "LITESTREAM_ACCESS_KEY_ID",
+    "LITESTREAM_SECRET_ACCESS_KEY",
+    "BERTH_FINGERPRINT_KEY",
+  ],
+  shop: [
+    "KAMAL_REGISTRY_PASSWORD",
+    "RAILS_MASTER_KEY",
+    "LITESTREAM_ACCESS_KEY_ID",
+    "LITESTREAM_SECRET_ACCESS_KEY",
+    "BERTH_FINGERPRINT_KEY",
+  ],
 };
 
-/** Loads a real Pulumi.<stack>.yaml plus its secrets, optionally changed, as the engine would pass it. */
+/**
+ * The stacks under examples/, each a topology of its own, by stack name: the file a user copies
+ * beside Pulumi.yaml. The shared server's app stacks (blog, shop) attach to the stack apps.
+ */
+export const EXAMPLES: Record<string, string> = {
+  cloudflare: "examples/cloudflare/Pulumi.cloudflare.yaml",
+  apps: "examples/shared-server/Pulumi.apps.yaml",
+  blog: "examples/shared-server/Pulumi.blog.yaml",
+  shop: "examples/shared-server/Pulumi.shop.yaml",
+  workers: "examples/workers/Pulumi.workers.yaml",
+  regions: "examples/regions/Pulumi.regions.yaml",
+};
+
+/**
+ * Loads a real Pulumi.<stack>.yaml (at the root, or the example of that name) plus its secrets,
+ * optionally changed, as the engine would pass it.
+ */
 export function stackConfig(stack: string, change?: (config: Record<string, unknown>) => void) {
-  const file = readStackFile(path.join(ROOT, `Pulumi.${stack}.yaml`), testSecret);
+  const file = readStackFile(path.join(ROOT, EXAMPLES[stack] ?? `Pulumi.${stack}.yaml`), testSecret);
   if (!file.config["berth:secrets"]) {
     const secrets = Object.fromEntries(
       (EXAMPLE_SECRETS[stack] ?? []).map((n) => [n, testSecret(`berth:secrets.${n}`)]),
@@ -56,13 +87,17 @@ export function stackConfig(stack: string, change?: (config: Record<string, unkn
   return { config, secretKeys: file.secretKeys };
 }
 
-/** Runs index.ts, the real program, under mocks; `deployed`: the outputs of the stack's last update. */
+/**
+ * Runs index.ts, the real program, under mocks; `deployed`: the outputs of the stack's last update;
+ * `references`: other stacks' outputs by name (the server stack of berth:attach).
+ */
 export function runIndex(
   stack: string,
   file: { config: Record<string, string>; secretKeys: string[] },
   deployed?: Record<string, unknown>,
+  references?: Record<string, Record<string, unknown>>,
 ) {
-  return renderIndex(ROOT, stack, file, { deployed });
+  return renderIndex(ROOT, stack, file, { deployed, references });
 }
 
 export const byType = (resources: Recorded[], type: string) => resources.filter((r) => r.type === type);

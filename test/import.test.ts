@@ -157,9 +157,6 @@ describe("mapping Kamal keys", () => {
         "servers/workers/options/log-opt",
         "servers/workers/stop_timeout",
         "servers/workers/asset_path",
-        "servers (tags of 192.0.2.11)",
-        "servers (tags of 192.0.2.12)",
-        "env/tags",
         "volumes/1 (z)",
         "proxy/ssl",
         "proxy/strip_path_prefix",
@@ -308,7 +305,7 @@ describe("mapping Kamal keys", () => {
     validateImport(result, "production", path.join(FIXTURES, "accessories"));
   });
 
-  it("renames Kamal's primary role to web and wraps shell commands", () => {
+  it("keeps Kamal's primary role as berth:primaryRole and wraps shell commands", () => {
     const result = mapKamal(
       {
         service: "svc",
@@ -322,8 +319,9 @@ describe("mapping Kamal keys", () => {
       },
       { version: "v1", publicKey: KEY },
     );
-    assert.deepEqual(Object.keys(result.config.servers as object), ["web", "job_runner", "mail-out"]);
-    assert.deepEqual(Object.keys(result.config.hosts as object), ["web-1", "job-runner-1", "mail-out-1"]);
+    assert.deepEqual(Object.keys(result.config.servers as object), ["app", "job_runner", "mail-out"]);
+    assert.equal(result.config.primaryRole, "app");
+    assert.deepEqual(Object.keys(result.config.hosts as object), ["app-1", "job-runner-1", "mail-out-1"]);
     assert.equal((result.config.servers as any).job_runner.cmd, `sh -c 'bin/jobs | tee log'`);
     assert.ok(result.notes.includes("servers/Mail.Out: role renamed to mail-out"));
     validateImport(result, "production", ROOT);
@@ -485,7 +483,7 @@ async function importAndRender(deployYml: string, args: string[] = [], env: Reco
   const dir = project(deployYml);
   const out = cli(dir, ["--stack", "production", "--version", "v1", "--ssh-public-key", keyFile(dir), ...args], env);
   const text = fs.readFileSync(path.join(dir, "Pulumi.production.yaml"), "utf8");
-  const { resources } = await render(dir, "production");
+  const { resources, outputs } = await render(dir, "production");
   const switches = byType(resources, "command:remote:Command").filter((r) =>
     /kamal-proxy deploy/.test(r.inputs.create),
   );
@@ -493,6 +491,7 @@ async function importAndRender(deployYml: string, args: string[] = [], env: Reco
     out,
     text,
     resources,
+    outputs,
     switches,
     config: readStackFile(path.join(dir, "Pulumi.production.yaml"), testSecret),
   };
@@ -561,8 +560,6 @@ describe("importing what the Kamal configuration says, nothing more", () => {
     [what, yml, false],
     [what, yml, true],
   ]) as [string, string, boolean][]) {
-    // With --provision berth creates servers; DNS and a load balancer still need host names.
-    if (provision && what === "several proxied hosts") continue;
     it(`creates no DNS zone, load balancer or certificate Kamal never had: ${what}${provision ? ", --provision" : ""}`, async () => {
       const { resources, switches, text } = await importAndRender(yml, provision ? ["--provision", "cx23@fsn1"] : []);
       const types = new Set(resources.map((r) => r.type));
@@ -582,13 +579,45 @@ describe("importing what the Kamal configuration says, nothing more", () => {
     });
   }
 
-  it("provisions servers, DNS and the load balancer only with --provision", async () => {
-    const { resources } = await importAndRender(
+  it("provisions servers for several proxied hosts with no load balancer, listing the records for every host", async () => {
+    const { resources, config, outputs } = await importAndRender(
       `${KAMAL_BASE}servers: [192.0.2.10, 192.0.2.11]\nproxy:\n  hosts: [app.example.com]\n`,
       ["--provision", "cx23@fsn1"],
     );
-    assert.equal(byType(resources, "hcloud:index/loadBalancer:LoadBalancer").length, 1);
+    assert.equal(byType(resources, "hcloud:index/loadBalancer:LoadBalancer").length, 0);
     assert.equal(byType(resources, "hcloud:index/server:Server").length, 2);
+    assert.deepEqual(JSON.parse(config.config["berth:loadBalancer"]), { enabled: false });
+    assert.deepEqual(JSON.parse(config.config["berth:dns"]), {
+      provider: "none",
+      zone: "example.com",
+      hosts: ["app.example.com"],
+    });
+    const a = outputs.dnsRecords.find((r: any) => r.type === "A");
+    assert.deepEqual([...a.values].sort(), [outputs.hosts["web-1"].ipv4, outputs.hosts["web-2"].ipv4].sort());
+  });
+
+  it("keeps a workers-only configuration without a web role, proxy or load balancer", async () => {
+    const { resources, switches, config } = await importAndRender(
+      `${KAMAL_BASE}primary_role: workers\nservers:\n  workers:\n    hosts: [192.0.2.10, 192.0.2.11]\n    proxy: false\n`,
+    );
+    assert.equal(config.config["berth:primaryRole"], "workers");
+    assert.equal(JSON.parse(config.config["berth:servers"]).web, undefined);
+    assert.equal(config.config["berth:loadBalancer"], undefined);
+    assert.equal(switches.length, 0);
+    assert.equal(byType(resources, "berth:proxy:Proxy").length, 0);
+  });
+
+  it("maps host tags and env tags, and Kamal 1's root healthcheck to kamal-proxy's", async () => {
+    const { resources, switches, config } = await importAndRender(
+      `${KAMAL_BASE}servers:\n  web:\n    - 192.0.2.10: primary\nproxy:\n  host: app.example.com\nenv:\n  clear:\n    A: "1"\n  tags:\n    primary:\n      WRITER: "true"\nhealthcheck:\n  path: /up\n  port: 80\n  max_attempts: 7\n  interval: 10s\n`,
+    );
+    assert.deepEqual(JSON.parse(config.config["berth:hosts"])["web-1"].tags, ["primary"]);
+    assert.deepEqual(JSON.parse(config.config["berth:env"]).tags, { primary: { clear: { WRITER: "true" } } });
+    const app = byType(resources, "docker:index/container:Container").find((c) => c.name.startsWith("app-web-"))!;
+    assert.ok(app.inputs.envs.includes("WRITER=true"), "the tagged host's container gets the tag's env");
+    assert.match(switches[0].inputs.create, /--health-check-port=80/);
+    assert.match(switches[0].inputs.create, /--health-check-interval=10s/);
+    assert.match(switches[0].inputs.create, /--deploy-timeout=70s/, "interval x max_attempts");
   });
 
   it("evaluates ENV lookups with || defaults and fetch with a default, never other Ruby", () => {

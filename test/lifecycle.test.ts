@@ -347,6 +347,57 @@ describe("lifecycle: several stacks in one Hetzner project", () => {
   });
 });
 
+describe("lifecycle: several apps on one server (examples/shared-server)", () => {
+  /** The server stack, then each app stack reading the server stack's outputs as its reference would. */
+  async function shared() {
+    const server = await runIndex("apps", stackConfig("apps"));
+    const refs = { apps: server.outputs };
+    const app = async (name: string) => (await runIndex(name, stackConfig(name), undefined, refs)).resources;
+    return { server: server.resources, blog: await app("blog"), shop: await app("shop") };
+  }
+  const routesOn = (w: World) => served(w).filter((r) => r.host === "box-1");
+
+  it("adding a second app routes it beside the first; removing it leaves the first app, the server and kamal-proxy serving", async () => {
+    const { server, blog, shop } = await shared();
+    const p = new Project();
+    p.up("apps", server);
+    p.up("blog", blog);
+    const before = routesOn(p.world);
+    assert.deepEqual(
+      before.map((r) => r.service),
+      ["blog-web-blog"],
+    );
+    const add = p.up("shop", shop);
+    assert.ok(
+      add.steps.every((s) => s.op === "create"),
+      "adding an app only creates",
+    );
+    assert.deepEqual(
+      routesOn(p.world).map((r) => [r.service, r.running]),
+      [
+        ["blog-web-blog", true],
+        ["shop-web-shop", true],
+      ],
+    );
+    // pulumi destroy --stack shop: every resource of that stack leaves, nothing else.
+    const remove = p.up("shop", []);
+    assert.ok(
+      remove.steps.every((s) => s.op === "delete"),
+      "removing an app only deletes its own resources",
+    );
+    assertClean(...p.history);
+    assert.deepEqual(routesOn(p.world), before, "the first app keeps its route and running container");
+    const machine = [...p.world.machines.values()].find((m) => m.label === "box-1")!;
+    assert.ok(machine.containers.has("kamal-proxy"), "the server stack's kamal-proxy keeps running");
+    assert.ok(![...machine.containers.keys()].some((c) => c.startsWith("shop-")), "no container of the removed app");
+    const serverObjects = [...p.world.instances.values()].filter((i) => i.stack === "apps");
+    assert.ok(
+      serverObjects.length > 0 && serverObjects.every((i) => i.alive),
+      "every object of the server stack lives",
+    );
+  });
+});
+
 describe("lifecycle: the invariants catch a broken program or plan", () => {
   it("a version bump whose route points at the container it deletes leaves a dangling route", async () => {
     const p = await firstDeploy("production");

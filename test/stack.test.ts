@@ -38,6 +38,7 @@ describe("stack outputs through Pulumi's entry", () => {
       "loadBalancer",
       "roles",
       "service",
+      "shared",
       "stack",
       "version",
     ]);

@@ -1,7 +1,7 @@
 // What an app role's containers and an accessory's container share in Kamal: env, cmd, labels,
 // docker options, volumes and logging.
 import { commandWords, reservedLabel, RUN_OPTIONS } from "../../config/app";
-import { ImportContext, singleQuoted } from "../context";
+import { ImportContext, singleQuoted, TAG } from "../context";
 
 const LOGGING_KEYS = ["driver", "options"];
 
@@ -65,7 +65,18 @@ export function mapEnv(
     }
     if (env.tags !== undefined) {
       if (!root) problem(at, "tags are only allowed in the root env");
-      else skip(`${at}/tags`, "berth has no per-host env; set the variables on a role or accessory instead");
+      else {
+        const tags = hash(env.tags, `${at}/tags`) ?? {};
+        const mapped: Record<string, unknown> = {};
+        for (const [tag, tagEnv] of Object.entries(tags)) {
+          if (!TAG.test(tag)) {
+            skip(`${at}/tags/${tag}`, "not a lowercase tag name berth accepts (letters, digits, _ and -)");
+            continue;
+          }
+          mapped[tag] = mapEnv(ctx, tagEnv, `${at}/tags/${tag}`, false) ?? {};
+        }
+        if (Object.keys(mapped).length > 0) out.tags = mapped;
+      }
     }
   }
   return Object.keys(out).length > 0 ? out : undefined;

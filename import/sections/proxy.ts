@@ -44,34 +44,53 @@ export function mapAppProxy(
   ctx: ImportContext,
   kamal: Record<string, unknown>,
   servers: Record<string, Record<string, unknown>>,
+  primaryName: string,
 ): AppProxy {
-  const { int, notes, opts } = ctx;
+  const { int, notes, opts, hash, knownKeys, str, skip } = ctx;
   const proxy = kamal.proxy === undefined ? {} : (mapProxy(ctx, kamal.proxy, "proxy", true) ?? {});
   const deployTimeout = int(kamal.deploy_timeout, "deploy_timeout");
   const drainTimeout = int(kamal.drain_timeout, "drain_timeout");
   if (deployTimeout !== undefined) proxy.deployTimeout = deployTimeout;
   if (drainTimeout !== undefined) proxy.drainTimeout = drainTimeout;
+  // Kamal 1's root healthcheck (path, port, max_attempts, interval): kamal-proxy's health check.
+  const oldCheck = hash(kamal.healthcheck, "healthcheck");
+  if (oldCheck) {
+    knownKeys(oldCheck, ["path", "port", "max_attempts", "interval", "cmd", "cord", "log_lines"], "healthcheck");
+    const hc: Record<string, unknown> = { ...(isHash(proxy.healthcheck) ? proxy.healthcheck : {}) };
+    const hcPath = str(oldCheck.path, "healthcheck/path");
+    if (hcPath !== undefined) hc.path ??= hcPath;
+    const port = int(oldCheck.port, "healthcheck/port");
+    if (port !== undefined) hc.port = port;
+    const attempts = int(oldCheck.max_attempts, "healthcheck/max_attempts");
+    if (attempts !== undefined && proxy.deployTimeout === undefined) hc.maxAttempts = attempts;
+    const every = str(oldCheck.interval, "healthcheck/interval");
+    const seconds = every === undefined ? undefined : /^([0-9]+)s?$/.exec(every);
+    if (seconds) hc.interval ??= Number(seconds[1]);
+    else if (every !== undefined) skip("healthcheck/interval", "berth takes the interval in whole seconds");
+    for (const k of ["cmd", "cord", "log_lines"])
+      if (oldCheck[k] !== undefined)
+        skip(`healthcheck/${k}`, "kamal-proxy checks the path over HTTP; there is no command or cord file");
+    if (Object.keys(hc).length > 0) proxy.healthcheck = hc;
+    notes.push("healthcheck: Kamal 1's root healthcheck, read as kamal-proxy's (berth:proxy.healthcheck)");
+  }
 
-  // TLS for several web hosts ends at berth's load balancer (with --provision), not at
-  // kamal-proxy; Kamal itself refuses ssl on several hosts without a custom certificate (role.rb).
-  const webHosts = (servers.web?.hosts as string[] | undefined) ?? [];
-  const webProxyNames = isHash(servers.web?.proxy) ? (servers.web.proxy.hosts as string[] | undefined) : undefined;
-  const withLoadBalancer =
-    webHosts.length > 1 &&
-    !!opts.provision &&
-    ((proxy.hosts as string[] | undefined) ?? webProxyNames ?? []).some((h) => !h.startsWith("*."));
-  const sslElsewhere = withLoadBalancer
-    ? "TLS ends at berth's load balancer"
-    : "kamal-proxy cannot obtain one certificate on several hosts (Kamal refuses it too): each host serves plain HTTP; end TLS in front of them";
+  // Several hosts of the primary role: each kamal-proxy answers on its own address, as in Kamal, and
+  // kamal-proxy cannot obtain one certificate on several hosts (Kamal refuses it too, role.rb): TLS
+  // ends in front of them (Cloudflare's proxy: berth:dns.provider cloudflare).
+  const primaryServer = servers[primaryName];
+  const webHosts = (primaryServer?.hosts as string[] | undefined) ?? [];
+  const webProxyNames = isHash(primaryServer?.proxy) ? (primaryServer.proxy.hosts as string[] | undefined) : undefined;
+  const sslElsewhere =
+    "kamal-proxy cannot obtain one certificate on several hosts (Kamal refuses it too): each host serves plain HTTP; end TLS in front of them (behind Cloudflare: berth:dns.provider cloudflare and ssl: cloudflare-origin)";
   if (webHosts.length > 1) {
     if (proxy.ssl === true) {
       proxy.ssl = false;
-      notes.push(`proxy/ssl: the web role has several hosts, so ${sslElsewhere}`);
+      notes.push(`proxy/ssl: the ${primaryName} role has several hosts, so ${sslElsewhere}`);
     }
-    const webProxy = servers.web?.proxy;
+    const webProxy = primaryServer?.proxy;
     if (isHash(webProxy) && webProxy.ssl === true) {
       webProxy.ssl = false;
-      notes.push(`servers/web/proxy/ssl: several web hosts, so ${sslElsewhere}`);
+      notes.push(`servers/${primaryName}/proxy/ssl: several hosts, so ${sslElsewhere}`);
     }
   }
 
@@ -83,12 +102,12 @@ export function mapAppProxy(
   const publicNames = ((proxy.hosts as string[] | undefined) ?? webProxyNames ?? []).filter((h) => !h.startsWith("*."));
   let dns: Record<string, unknown> | undefined;
   let loadBalancer: Record<string, unknown> | undefined;
-  if (webHosts.length > 1 && !withLoadBalancer) {
+  const serving = primaryServer !== undefined && primaryServer.proxy !== false;
+  if (webHosts.length > 1 && serving) {
     loadBalancer = { enabled: false };
-    if (servers.web?.proxy !== false)
-      notes.push(
-        `servers/web: ${webHosts.length} hosts and no load balancer, as in Kamal: each host's kamal-proxy answers on its own address (import with --provision and proxy hosts to have berth create a Hetzner load balancer and DNS)`,
-      );
+    notes.push(
+      `servers/${primaryName}: ${webHosts.length} hosts and no load balancer, as in Kamal: each host's kamal-proxy answers on its own address${opts.provision && publicNames.length > 0 ? "; berth:dns lists the records for every host (provider none): with Cloudflare in front set provider: cloudflare, or set berth:loadBalancer.enabled: true for a Hetzner load balancer" : ""}`,
+    );
   }
   if (opts.provision) {
     if (publicNames.length > 0) {
@@ -97,13 +116,19 @@ export function mapAppProxy(
       publicNames.forEach((h) => counts.set(zoneOf(h), (counts.get(zoneOf(h)) ?? 0) + 1));
       const zone = [...counts].sort((a, b) => b[1] - a[1])[0][0];
       const inZone = publicNames.filter((h) => zoneOf(h) === zone);
-      dns = { zone, hosts: inZone };
-      notes.push(
-        `dns: records for ${inZone.join(", ")} in the Hetzner DNS zone ${zone} (it must exist there; set createZone: true to create it)`,
-      );
+      // One host: records in Hetzner DNS; several: berth lists the records, the user's DNS holds them.
+      if (webHosts.length > 1) {
+        dns = { provider: "none", zone, hosts: inZone };
+        notes.push(`dns: berth lists the A and AAAA records of ${inZone.join(", ")} for every host (provider none)`);
+      } else {
+        dns = { zone, hosts: inZone };
+        notes.push(
+          `dns: records for ${inZone.join(", ")} in the Hetzner DNS zone ${zone} (it must exist there; set createZone: true to create it)`,
+        );
+      }
       publicNames
         .filter((h) => zoneOf(h) !== zone)
-        .forEach((h) => notes.push(`dns: ${h} is outside ${zone}; point it at the web host or load balancer yourself`));
+        .forEach((h) => notes.push(`dns: ${h} is outside ${zone}; point it at the web host yourself`));
     }
   }
   return { proxy, dns, loadBalancer };

@@ -1,5 +1,5 @@
 // Kamal's servers: its roles, the primary role, and the hosts they list with their tags.
-import { ImportContext, lower } from "../context";
+import { ImportContext, lower, TAG } from "../context";
 import { isHash } from "../kamal";
 import { mapEnv, mapLogging, mapOptions, mergeLogging, NO_STOP_TIMEOUT, shellCommand, userLabels } from "./container";
 import { mapProxy } from "./proxy";
@@ -24,6 +24,8 @@ export interface Roles {
   roleName: (r: string) => string;
   /** Kamal's host tags, by address. */
   tagsOf: Map<string, Set<string>>;
+  /** Kamal's primary role when berth:primaryRole names it (not web), as Kamal wrote it. */
+  primaryRole: string | undefined;
   /** The berth host of an address, named after `prefix` when it is new. */
   hostFor: (address: string, prefix: string) => string;
 }
@@ -100,19 +102,21 @@ export function mapServers(ctx: ImportContext, kamal: Record<string, unknown>): 
   if (serversIn === undefined) problem("servers", "required");
   else if (!Array.isArray(serversIn) && !isHash(serversIn)) problem("servers", "should be an array or a hash");
 
-  // berth's primary role is always `web`; Kamal's primary role is renamed to it when web is absent.
+  // Kamal's primary_role becomes berth:primaryRole; without one Kamal's is web, and a config
+  // without a web role names its primary role (Kamal refuses it otherwise).
   const primary = str(kamal.primary_role, "primary_role");
   const roleNames = roleDefs.map(([r]) => r);
-  const rename = new Map<string, string>();
-  if (roleNames.length > 0 && !roleNames.includes("web")) {
-    const from = primary !== undefined && roleNames.includes(primary) ? primary : roleNames[0];
-    rename.set(from, "web");
-    notes.push(`servers/${from}: renamed to web, berth's primary role`);
-  }
+  const primaryRole =
+    primary !== undefined && roleNames.includes(primary) && primary !== "web"
+      ? primary
+      : roleNames.length > 0 && !roleNames.includes("web")
+        ? roleNames[0]
+        : undefined;
+  if (primaryRole !== undefined && primary === undefined)
+    notes.push(`servers/${primaryRole}: the primary role (berth:primaryRole), as there is no web role`);
   // Kamal proxies its primary role unless told not to, and other roles only when told to.
-  const proxiedPrimary = primary !== undefined && primary !== "web" && roleNames.includes("web") ? primary : undefined;
+  const proxiedPrimary = primaryRole !== undefined && roleNames.includes("web") ? primaryRole : undefined;
   const roleName = (r: string) =>
-    rename.get(r) ??
     r
       .toLowerCase()
       .replace(/[^a-z0-9_-]+/g, "-")
@@ -123,7 +127,7 @@ export function mapServers(ctx: ImportContext, kamal: Record<string, unknown>): 
     const at = `servers/${kamalRole}`;
     const role = roleName(kamalRole);
     const out: Record<string, unknown> = {};
-    if (role !== kamalRole && !rename.has(kamalRole)) notes.push(`${at}: role renamed to ${role}`);
+    if (role !== kamalRole) notes.push(`${at}: role renamed to ${role}`);
     if (Array.isArray(def)) {
       out.hosts = hostEntries(def, at, role);
       if (proxiedPrimary !== undefined && kamalRole === "web") {
@@ -177,13 +181,17 @@ export function mapServers(ctx: ImportContext, kamal: Record<string, unknown>): 
     }
     servers[role] = out;
   }
-  if (roleDefs.length > 0) {
-    for (const [address, tags] of tagsOf) {
+  // Kamal's host tags become the host's tags: berth:env.tags gives tagged hosts their variables.
+  for (const [address, tags] of tagsOf) {
+    const host = hosts[nameOf.get(address) ?? ""];
+    const valid = [...tags].filter((t) => TAG.test(t));
+    const invalid = [...tags].filter((t) => !TAG.test(t));
+    if (host && valid.length > 0) host.tags = valid;
+    if (invalid.length > 0)
       skip(
         `servers (tags of ${address})`,
-        `host tags (${[...tags].join(", ")}) have no equivalent: berth has no per-host env; accessories placed by tag run on the tagged hosts`,
+        `tags ${invalid.join(", ")} are not lowercase names berth accepts (letters, digits, _ and -)`,
       );
-    }
   }
-  return { hosts, servers, roleDefs, roleName, tagsOf, hostFor };
+  return { hosts, servers, roleDefs, roleName, tagsOf, hostFor, primaryRole };
 }
