@@ -145,6 +145,53 @@ if (!sourceMaps) {
 
 require.extensions[".ts"] = (module, filename) => module._compile(transpiled(filename), filename);
 
+// The Pulumi SDK's index loads, eagerly, two large packages that only serializing a JavaScript
+// function into a resource needs (runtime/closure: parseFunction.js, codePaths.js): the
+// TypeScript compiler (9 MB) and npm's arborist (~300 modules). berth serializes no function,
+// so each is loaded when first used instead: its module stands in as a proxy that requires the
+// real package on first touch and forwards everything to it.
+function deferred(id) {
+  const sdk = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
+  let filename;
+  try {
+    filename = require.resolve(id, { paths: [sdk] });
+  } catch {
+    return;
+  }
+  if (Module._cache[filename]) return;
+  let real;
+  const load = () => {
+    if (real === undefined) {
+      delete Module._cache[filename];
+      real = require(filename);
+    }
+    return real;
+  };
+  const exports = new Proxy(
+    {},
+    {
+      get(_, key) {
+        // What TypeScript's __importStar asks before copying every key: answered without loading.
+        if (key === "__esModule") return true;
+        if (key === "default") return exports;
+        return Reflect.get(load(), key);
+      },
+      has: (_, key) => Reflect.has(load(), key),
+      ownKeys: () => Reflect.ownKeys(load()),
+      getOwnPropertyDescriptor: (_, key) => {
+        const found = Reflect.getOwnPropertyDescriptor(load(), key);
+        return found && { ...found, configurable: true };
+      },
+      set: (_, key, value) => Reflect.set(load(), key, value),
+    },
+  );
+  const stand = new Module(filename, module);
+  stand.filename = filename;
+  stand.loaded = true;
+  stand.exports = exports;
+  Module._cache[filename] = stand;
+}
+
 // `node start/index.cjs --precompile` (run by `npm install` / `npm ci`) fills both caches, so
 // even the first preview on a fresh CI runner finds them full: it transpiles the program and
 // loads every module it imports, plus each resource module of the providers (the provider
@@ -176,6 +223,8 @@ if (process.argv.includes("--precompile")) {
 // from disk and finds no map there) and costs a source-map lookup per frame of every trace.
 if (sourceMaps) process.setSourceMapsEnabled(true);
 Error.prepareStackTrace = undefined;
+deferred("typescript");
+deferred("@npmcli/arborist");
 // Pulumi's launcher (@pulumi/pulumi cmd/run) takes the stack outputs from the exports of the
 // module Pulumi.yaml names, so this entry hands on index.ts's exports unchanged.
 module.exports = require(path.join(root, "index.ts"));

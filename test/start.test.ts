@@ -30,6 +30,17 @@ const start = (
   env: Record<string, string> = {},
 ) => launch(monitor, { stack: "staging", file, variant: BERTH, root, env: { BERTH_CACHE_DIR: cacheDir, ...env } });
 
+/** A project of its own with berth's entry and this index.ts. */
+function projectWith(lines: string[]): string {
+  const project = fs.mkdtempSync(path.join(tmp, "project-"));
+  fs.mkdirSync(path.join(project, "start"));
+  fs.copyFileSync(path.join(ROOT, "start", "index.cjs"), path.join(project, "start", "index.cjs"));
+  fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(project, "node_modules"));
+  fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ name: "project", main: "index.ts" }));
+  fs.writeFileSync(path.join(project, "index.ts"), lines.join("\n"));
+  return project;
+}
+
 /** What a run leaves in the cache: each file and its size (the code cache is rewritten only when it grew). */
 const contents = (dir: string) =>
   Object.fromEntries(fs.readdirSync(dir).map((f) => [f, fs.statSync(path.join(dir, f)).size]));
@@ -86,13 +97,7 @@ describe("start entry", () => {
   });
 
   it("points a program bug at its TypeScript line, and at its column too with BERTH_SOURCE_MAPS=1", async () => {
-    // A project of its own with berth's entry: types and blank lines above the bug, which a
-    // transpiler that moved lines would put elsewhere.
-    const project = fs.mkdtempSync(path.join(tmp, "project-"));
-    fs.mkdirSync(path.join(project, "start"));
-    fs.copyFileSync(path.join(ROOT, "start", "index.cjs"), path.join(project, "start", "index.cjs"));
-    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(project, "node_modules"));
-    fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ name: "bug", main: "index.ts" }));
+    // Types and blank lines above the bug, which a transpiler that moved lines would put elsewhere.
     const lines = [
       'import * as pulumi from "@pulumi/pulumi";',
       "",
@@ -106,7 +111,7 @@ describe("start entry", () => {
       "  const count: number = plan.hosts.length; throw new Error(`a bug with ${count} hosts`);",
       "};",
     ];
-    fs.writeFileSync(path.join(project, "index.ts"), lines.join("\n"));
+    const project = projectWith(lines);
     // V8 places an Error where it is constructed.
     const column = lines[9].indexOf("new Error") + 1;
     for (const maps of ["0", "1"]) {
@@ -126,5 +131,28 @@ describe("start entry", () => {
         },
       );
     }
+  });
+
+  it("loads the TypeScript compiler and arborist only when a function is serialized, and serializes it then", async () => {
+    const project = projectWith([
+      'import * as path from "node:path";',
+      'import { types } from "node:util";',
+      'import * as pulumi from "@pulumi/pulumi";',
+      'const sdk = path.dirname(require.resolve("@pulumi/pulumi/package.json"));',
+      "// Whether the module the SDK requires is still the stand-in (a proxy), not the package itself.",
+      "const standIns = () =>",
+      '  ["typescript", "@npmcli/arborist"].map((id) => types.isProxy(require.cache[require.resolve(id, { paths: [sdk] })]?.exports));',
+      "export = async () => {",
+      "  const before = standIns();",
+      "  const closure = await pulumi.runtime.serializeFunction(() => 6 * 7);",
+      "  const paths = await pulumi.runtime.computeCodePaths();",
+      "  return { before, after: standIns(), text: closure.text, paths: paths.size };",
+      "};",
+    ]);
+    const { outputs } = await start(fs.mkdtempSync(path.join(tmp, "cache-")), { config: {}, secretKeys: [] }, project);
+    assert.deepEqual(outputs.before, [true, true], "neither package is loaded before the program needs it");
+    assert.deepEqual(outputs.after, [false, false], "both are loaded once used");
+    assert.match(String(outputs.text), /6 \* 7/);
+    assert.equal(typeof outputs.paths, "number");
   });
 });

@@ -83,6 +83,8 @@ export interface LaunchRun {
   resources: number;
   /** Peak resident memory of the launcher process, kB (VmHWM when the program signalled shutdown). */
   peakKb: number;
+  /** The stack's outputs. */
+  outputs: Record<string, unknown>;
 }
 
 /** Peak resident set of a running process, kB (Linux /proc). */
@@ -132,7 +134,13 @@ export function launch(
         return reject(
           new Error(`${opts.variant.name} exited ${code}:\n${[...run.errors, output].join("\n").slice(0, 4000)}`),
         );
-      resolve({ wall, registered: run.lastRegistration - start, resources: run.registrations + run.reads, peakKb });
+      resolve({
+        wall,
+        registered: run.lastRegistration - start,
+        resources: run.registrations + run.reads,
+        peakKb,
+        outputs: run.outputs,
+      });
     });
   });
 }

@@ -31,6 +31,8 @@ export interface MonitorRun {
   lastRegistration: number;
   /** Messages the program logged at error severity: a failed run names its cause here. */
   errors: string[];
+  /** The stack's outputs (the program's exports), as the launcher registered them. */
+  outputs: Record<string, unknown>;
 }
 
 export interface Monitor {
@@ -73,7 +75,15 @@ export async function startMonitor(opts: { project: string; stack: string }): Pr
   let mockState: MockState;
   const reset = () => {
     mockState = mockStates();
-    run = { registrations: 0, reads: 0, invokes: 0, firstRegistration: 0, lastRegistration: 0, errors: [] };
+    run = {
+      registrations: 0,
+      reads: 0,
+      invokes: 0,
+      firstRegistration: 0,
+      lastRegistration: 0,
+      errors: [],
+      outputs: {},
+    };
     root = "";
   };
   reset();
@@ -109,7 +119,10 @@ export async function startMonitor(opts: { project: string; stack: string }): Pr
       res.setObject(structproto.Struct.fromJavaScript(req.getCustom() ? mockState(type, name, inputs) : {}));
       return res;
     }),
-    registerResourceOutputs: callback(() => new emptyproto.Empty()),
+    registerResourceOutputs: callback((req) => {
+      if (req.getUrn() === root) run.outputs = req.getOutputs()?.toJavaScript() ?? {};
+      return new emptyproto.Empty();
+    }),
     readResource: callback((req) => {
       run.reads++;
       const type: string = req.getType();
