@@ -153,6 +153,22 @@ function unwrap(value: any): any {
   return value;
 }
 
+// Pulumi formats a stack trace for every resource and many of its promises; where Node maps
+// them through source maps (tsx turns that on for the tests and the CLI) that is most of the
+// time a render takes, for traces nobody reads. A render turns mapping off while the program
+// runs (one counter for renders that overlap) and back on after; modules load with it on, so
+// an error formatted later still names its .ts line.
+let rendering = 0;
+let mapsWereOn = false;
+function mapStackTraces(during: boolean) {
+  if (during) {
+    if (rendering++ === 0) {
+      mapsWereOn = process.sourceMapsEnabled;
+      process.setSourceMapsEnabled(false);
+    }
+  } else if (--rendering === 0) process.setSourceMapsEnabled(mapsWereOn);
+}
+
 /**
  * Runs `program` under mocks with the given engine-style config and returns what it
  * registered. Settles by waiting until no registration arrived for a while.
@@ -228,16 +244,22 @@ export async function run(opts: {
 
   let outputs: any;
   let exports: any;
+  let running = false;
   try {
+    // Loading keeps source maps on, so the program's modules keep them for later traces.
     exports = await opts.program();
+    mapStackTraces(true);
+    running = true;
     // Pulumi's launcher calls an exported function and awaits it (@pulumi/pulumi cmd/run/run.js).
     if (typeof exports === "function") exports = await exports();
     outputs = await resolve(exports);
+    await settle(resources);
   } catch (err) {
     await settle(resources);
     throw Object.assign(err as Error, { registered: resources.length });
+  } finally {
+    if (running) mapStackTraces(false);
   }
-  await settle(resources);
   return { resources, outputs: outputs ?? {}, exports: exports ?? {} };
 }
 
