@@ -8,6 +8,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { readStackFile, StackFile } from "../config/load";
 
+// Renders skip the stack trace the SDK records on each of its promises, as `pulumi up` does
+// through berth's entry (start/sdk.cjs): most of the time a render takes, for a leak report
+// only PULUMI_DEBUG_PROMISE_LEAKS prints.
+(require("../start/sdk.cjs") as { skipPromiseTraces(): void }).skipPromiseTraces();
+
 const SIG = pulumi.runtime.specialSigKey;
 const STACK_REFERENCE = "pulumi:pulumi:StackReference";
 const SECRET = pulumi.runtime.specialSecretSig;

@@ -2,7 +2,7 @@
 //
 // Pulumi's launcher (@pulumi/pulumi cmd/run) requires this file after it has connected to the
 // engine, installed source-map-support and opened an inspector session. From here on, berth
-// decides three things that make most of its own start-up (docs/performance.md):
+// decides what makes most of its own start-up (docs/performance.md):
 //
 // - TypeScript: Pulumi's default is ts-node with type checking, on every preview and up. berth
 //   type-checks in CI instead (`npm test` runs `tsc --noEmit`) and here only strips types: each
@@ -15,6 +15,9 @@
 //   source-map-support maps each frame through the SDK's .js.map files: about a fifth of the
 //   start-up. berth formats them the way Node does by default (lines right, columns those of
 //   the transpiled code); BERTH_SOURCE_MAPS=1 maps every frame exactly, through source maps.
+// - Two costs of the Pulumi SDK for features berth does not use (./sdk.cjs): loading the
+//   function serializer's TypeScript compiler and arborist, and a stack trace recorded on each
+//   of its promises for a leak report nobody asked for.
 //
 // Both caches live in node_modules/.cache/berth (BERTH_CACHE_DIR moves them) and can be deleted
 // at any time; `npm install` / `npm ci` fill them ahead (`--precompile` below).
@@ -145,53 +148,6 @@ if (!sourceMaps) {
 
 require.extensions[".ts"] = (module, filename) => module._compile(transpiled(filename), filename);
 
-// The Pulumi SDK's index loads, eagerly, two large packages that only serializing a JavaScript
-// function into a resource needs (runtime/closure: parseFunction.js, codePaths.js): the
-// TypeScript compiler (9 MB) and npm's arborist (~300 modules). berth serializes no function,
-// so each is loaded when first used instead: its module stands in as a proxy that requires the
-// real package on first touch and forwards everything to it.
-function deferred(id) {
-  const sdk = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
-  let filename;
-  try {
-    filename = require.resolve(id, { paths: [sdk] });
-  } catch {
-    return;
-  }
-  if (Module._cache[filename]) return;
-  let real;
-  const load = () => {
-    if (real === undefined) {
-      delete Module._cache[filename];
-      real = require(filename);
-    }
-    return real;
-  };
-  const exports = new Proxy(
-    {},
-    {
-      get(_, key) {
-        // What TypeScript's __importStar asks before copying every key: answered without loading.
-        if (key === "__esModule") return true;
-        if (key === "default") return exports;
-        return Reflect.get(load(), key);
-      },
-      has: (_, key) => Reflect.has(load(), key),
-      ownKeys: () => Reflect.ownKeys(load()),
-      getOwnPropertyDescriptor: (_, key) => {
-        const found = Reflect.getOwnPropertyDescriptor(load(), key);
-        return found && { ...found, configurable: true };
-      },
-      set: (_, key, value) => Reflect.set(load(), key, value),
-    },
-  );
-  const stand = new Module(filename, module);
-  stand.filename = filename;
-  stand.loaded = true;
-  stand.exports = exports;
-  Module._cache[filename] = stand;
-}
-
 // `node start/index.cjs --precompile` (run by `npm install` / `npm ci`) fills both caches, so
 // even the first preview on a fresh CI runner finds them full: it transpiles the program and
 // loads every module it imports, plus each resource module of the providers (the provider
@@ -201,6 +157,7 @@ function deferred(id) {
 // @pulumi/pulumi runtime/closure/v8Hooks.js): loading that module here sets the same.
 if (process.argv.includes("--precompile")) {
   require("@pulumi/pulumi/runtime/closure/v8Hooks");
+  require("./sdk.cjs");
   require(path.join(root, "index.ts"));
   const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
   for (const name of Object.keys(pkg.dependencies)) {
@@ -217,14 +174,16 @@ if (process.argv.includes("--precompile")) {
   return;
 }
 
-// Stack traces in Node's default format, positions those of the transpiled JavaScript; with
-// BERTH_SOURCE_MAPS=1, Node's own source maps give every frame its TypeScript line. Either way
-// the launcher's source-map-support goes: it would map nothing of berth's (it reads the .ts file
-// from disk and finds no map there) and costs a source-map lookup per frame of every trace.
+// Stack traces in Node's default format: lines are the TypeScript lines (sucrase keeps them),
+// columns those of the transpiled code; with BERTH_SOURCE_MAPS=1 Node's own source maps give
+// exact positions. Either way the launcher's source-map-support goes: it would map nothing of
+// berth's (it reads the .ts file from disk and finds no map there) and costs a source-map
+// lookup per frame of every trace.
 if (sourceMaps) process.setSourceMapsEnabled(true);
 Error.prepareStackTrace = undefined;
-deferred("typescript");
-deferred("@npmcli/arborist");
+const sdk = require("./sdk.cjs");
+sdk.deferClosureSerializer();
+sdk.skipPromiseTraces();
 // Pulumi's launcher (@pulumi/pulumi cmd/run) takes the stack outputs from the exports of the
 // module Pulumi.yaml names, so this entry hands on index.ts's exports unchanged.
 module.exports = require(path.join(root, "index.ts"));

@@ -33,8 +33,7 @@ const start = (
 /** A project of its own with berth's entry and this index.ts. */
 function projectWith(lines: string[]): string {
   const project = fs.mkdtempSync(path.join(tmp, "project-"));
-  fs.mkdirSync(path.join(project, "start"));
-  fs.copyFileSync(path.join(ROOT, "start", "index.cjs"), path.join(project, "start", "index.cjs"));
+  fs.cpSync(path.join(ROOT, "start"), path.join(project, "start"), { recursive: true });
   fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(project, "node_modules"));
   fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ name: "project", main: "index.ts" }));
   fs.writeFileSync(path.join(project, "index.ts"), lines.join("\n"));
