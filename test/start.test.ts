@@ -154,4 +154,33 @@ describe("start entry", () => {
     assert.match(String(outputs.text), /6 \* 7/);
     assert.equal(typeof outputs.paths, "number");
   });
+
+  it("records no stack on the SDK's promises unless PULUMI_DEBUG_PROMISE_LEAKS asks for the leak report", () => {
+    // In a new process, as the entry does it: what the SDK keeps on one of its promises, and
+    // whether every other stack trace keeps its frames.
+    const probe = (env: Record<string, string>) =>
+      JSON.parse(
+        execFileSync(
+          process.execPath,
+          [
+            "-e",
+            [
+              'require("./start/sdk.cjs").skipPromiseTraces();',
+              'const debuggable = require("@pulumi/pulumi/runtime/debuggable");',
+              "const p = Promise.resolve(1);",
+              'debuggable.debuggablePromise(p, "probe");',
+              "const frames = (s) => s.split('\\n').filter((l) => l.trim().startsWith('at ')).length;",
+              "console.log(JSON.stringify({ kept: frames(p._debugStackTrace), label: p._debugCtx,",
+              "  elsewhere: frames(new Error().stack), limit: Error.stackTraceLimit }));",
+            ].join("\n"),
+          ],
+          { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8" },
+        ),
+      );
+    const plain = probe({});
+    assert.deepEqual([plain.kept, plain.label, plain.limit], [0, "probe", 10]);
+    assert.ok(plain.elsewhere > 0, "a stack trace anywhere else keeps its frames");
+    const debugging = probe({ PULUMI_DEBUG_PROMISE_LEAKS: "1" });
+    assert.ok(debugging.kept > 0, "the leak report gets its stacks");
+  });
 });
