@@ -5,10 +5,11 @@ import * as path from "node:path";
 import { Command } from "commander";
 import { parse } from "yaml";
 import { ConfigError, fromEngineConfig, parseConfig, readStackFile } from "../config/load";
+import { FINGERPRINT_KEY } from "../config/schema";
 import { setSecretCommand } from "../config/secrets";
-import { withMissingSecrets } from "./plan";
+import { DEPLOYED_STAND_IN, secretStandIn, withMissingSecrets } from "./plan";
 import { CliError, execute, Io } from "./process";
-import { pulumiBinary } from "./pulumi";
+import { pulumiArgs, pulumiBinary } from "./pulumi";
 
 export interface Check {
   name: string;
@@ -33,20 +34,64 @@ export async function pulumiQuiet(io: Io, args: string[], extra: { input?: strin
   }
 }
 
-/** Secrets and credentials the stack names that its file does not hold, from an offline read. */
-export function missingCredentials(root: string, stack: string): { missing: string[]; problems: string[] } {
+/**
+ * Secrets and credentials the stack names that its file does not hold, from an offline read, and
+ * whether the file leaves berth:version to the stack's state (checked apart: only the backend knows).
+ */
+export function missingCredentials(
+  root: string,
+  stack: string,
+): { missing: string[]; problems: string[]; versionUnset: boolean } {
   const file = path.join(root, `Pulumi.${stack}.yaml`);
+  let versionUnset = false;
   try {
-    const read = readStackFile(file, () => "stand-in");
+    // Read as berth plan reads it: an encrypted value is a stand-in, checked for real by the program.
+    const read = readStackFile(file, secretStandIn);
+    versionUnset = read.config["berth:version"] === undefined;
+    if (versionUnset) read.config["berth:version"] = DEPLOYED_STAND_IN;
     const { file: withStandIns, standIns } = withMissingSecrets(read, stack);
     const cfg = parseConfig(fromEngineConfig(withStandIns.config), stack, undefined, root);
     const cloud = Object.values(cfg.hosts).some((h) => h.kind === "cloud");
     const token = cloud && !read.secretKeys.includes("hcloud:token") ? ["hcloud:token"] : [];
-    return { missing: [...token, ...standIns.map((n) => `berth:secrets.${n}`)], problems: [] };
+    return { missing: [...token, ...standIns.map((n) => `berth:secrets.${n}`)], problems: [], versionUnset };
   } catch (err) {
-    if (err instanceof ConfigError) return { missing: [], problems: err.problems };
+    if (err instanceof ConfigError) return { missing: [], problems: err.problems, versionUnset };
     throw err;
   }
+}
+
+/**
+ * A stack file without berth:version deploys the version the stack runs, its `version` output:
+ * fine once the stack has deployed one, the first deploy must name it.
+ */
+async function versionCheck(io: Io, stack: string, created: boolean): Promise<Check> {
+  const none = `Pulumi.${stack}.yaml names no berth:version, and the stack has not deployed one yet`;
+  const fix = `name the first version to deploy: pulumi config set berth:version <tag or sha256:digest> --stack ${stack}`;
+  if (!created) return { name: "Version", ok: false, detail: none, fix };
+  const got = await pulumiQuiet(io, pulumiArgs.outputs(stack));
+  let version: unknown;
+  try {
+    version = got?.code === 0 ? (JSON.parse(got.stdout) as { version?: unknown }).version : undefined;
+  } catch {
+    version = undefined;
+  }
+  if (typeof version === "string" && version !== "")
+    return {
+      name: "Version",
+      ok: true,
+      detail: `not in Pulumi.${stack}.yaml: the stack runs ${version}, which the next update keeps`,
+    };
+  const why = got && got.code !== 0 ? ` (pulumi stack output: ${got.stderr.trim().split("\n")[0]})` : "";
+  return { name: "Version", ok: false, detail: `${none}${why}`, fix };
+}
+
+/**
+ * The command that sets `key`: it asks for the value, except the fingerprint key, which nobody
+ * needs to know (berth init draws it the same way).
+ */
+function setCommand(key: string, stack: string): string {
+  const set = setSecretCommand(key, stack);
+  return key === `berth:secrets.${FINGERPRINT_KEY}` ? `openssl rand -hex 32 | ${set}` : set;
 }
 
 /** Every check, in the order a first deploy needs them. */
@@ -120,12 +165,13 @@ export async function diagnose(io: Io, stack: string): Promise<Check[]> {
     });
     return checks;
   }
-  const { missing, problems } = missingCredentials(root, stack);
+  const { missing, problems, versionUnset } = missingCredentials(root, stack);
   checks.push(
     problems.length === 0
       ? { name: "Configuration", ok: true, detail: `Pulumi.${stack}.yaml is valid` }
       : { name: "Configuration", ok: false, detail: problems.join("\n    "), fix: `edit Pulumi.${stack}.yaml` },
   );
+  if (versionUnset) checks.push(await versionCheck(io, stack, !!cli && created));
   const needed = missing.filter((k) => !(k === "hcloud:token" && io.env.HCLOUD_TOKEN));
   checks.push(
     needed.length === 0
@@ -138,7 +184,7 @@ export async function diagnose(io: Io, stack: string): Promise<Check[]> {
           name: "Secrets",
           ok: false,
           detail: `not set: ${needed.join(", ")}`,
-          fix: `berth init ${stack} (asks for each), or ${needed.map((k) => setSecretCommand(k, stack)).join("; ")}`,
+          fix: `berth init ${stack} (asks for each${needed.includes(`berth:secrets.${FINGERPRINT_KEY}`) ? ` and generates ${FINGERPRINT_KEY}` : ""}), or ${needed.map((k) => setCommand(k, stack)).join("; ")}`,
         },
   );
 
@@ -208,7 +254,7 @@ export async function requireHealthy(io: Io, stack: string): Promise<void> {
 export function registerDoctor(program: Command, io: Io): void {
   program
     .command("doctor")
-    .description("Check what a deploy needs: Pulumi CLI, backend, stack, passphrase, secrets, SSH key.")
+    .description("Check what a deploy needs: Pulumi CLI, backend, stack, passphrase, secrets, a version, SSH key.")
     .option("-s, --stack <name>", "stack to check (default: BERTH_STACK)")
     .action(async (opts: { stack?: string }) => {
       const stack = opts.stack ?? io.env.BERTH_STACK;

@@ -11,8 +11,11 @@ import { loadStackFile, Recorded, runIndex } from "../plan/render";
 import { diffText, MASK, PLAN_NOTE, planDiff, planResources, planText } from "../plan/show";
 import { CliError, Io, step } from "./process";
 
-/** Encrypted config values cannot be read offline; each renders as a marked secret. */
-const secretStandIn = (p: string) => `${MASK} ${p}`;
+/**
+ * Encrypted config values cannot be read offline; each renders as a marked secret. The program
+ * checks the real values when it runs (a fingerprint key's length, for one).
+ */
+export const secretStandIn = (p: string) => `${MASK} ${p}`;
 
 /**
  * Secrets are usually set with `pulumi config set --secret` on the deploying machine only, so a

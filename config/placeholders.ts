@@ -9,6 +9,8 @@ export const PLACEHOLDER_PREFIX = "fill-in-";
 const WHAT: Record<string, string> = {
   version: "the image tag to deploy (`pulumi config set berth:version TAG`)",
   address: "the host's public IP address or DNS name",
+  hostKeys:
+    "the machine's SSH host key (`ssh-keyscan -t ed25519 <its address>`, checked against the fingerprint its console shows)",
   publicKey: "your SSH public key (the contents of ~/.ssh/id_ed25519.pub)",
   zone: "your DNS zone in Hetzner DNS, such as example.com",
   image: "an image with a pinned tag",

@@ -48,14 +48,17 @@ const CREDENTIAL_PREFIX =
 
 /**
  * True for text that could be a credential: a known token format, or a long run of letters and
- * digits mixed the way generated keys are. Names such as RAILS_MASTER_KEY are not.
+ * digits mixed the way generated keys are. Names such as RAILS_MASTER_KEY are not, nor is a long
+ * word of lower-case letters only, the way host and service names are written (a message about
+ * a host name too long for its server must be able to name it); generated keys mix in digits or
+ * capitals.
  */
 export function looksLikeCredential(text: string): boolean {
   if (CREDENTIAL_PREFIX.test(text)) return true;
   if (text.length < 16) return false;
   return text.split(/[_\s./:@-]+/).some((word) => {
     if (word.length < 16) return false;
-    return (/[0-9]/.test(word) && /[A-Za-z]/.test(word)) || word.length >= 40;
+    return (/[0-9]/.test(word) && /[A-Za-z]/.test(word)) || (word.length >= 40 && !/^[a-z]+$/.test(word));
   });
 }
 

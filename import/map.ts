@@ -189,6 +189,7 @@ export const BUILT_IN_COMMANDS = [
   "doctor",
   "up",
   "preview",
+  "fleet",
   "help",
 ];
 
@@ -381,7 +382,8 @@ export function mapKamal(kamal: Record<string, unknown>, opts: ImportOptions = {
       // An address left unset in ERB still has to look like a host name to pass validation.
       const unset = placeholders.find((p) => p.value === address);
       // berth verifies an existing machine's host key: a stand-in that parses as a key but matches
-      // no machine, so a stack imported and deployed unchanged stops at the first connection.
+      // no machine. Its placeholder comment stops validation; were only the comment edited, the
+      // first connection would still stop.
       const hostKey = placeholder(
         `${name}-host-key`,
         `the SSH host key of host ${name}: \`ssh-keyscan -t ed25519 <its address>\`, checked against the fingerprint its console shows (\`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\`)`,

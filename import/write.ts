@@ -12,7 +12,9 @@ import { ImportResult } from "./map";
  * fingerprint key is random: the command generates it.
  */
 export const secretCommand = (name: string) =>
-  `pulumi config set --secret --path 'berth:secrets.${name}' ${name === FINGERPRINT_KEY ? '"$(openssl rand -hex 32)"' : "<value>"}`;
+  name === FINGERPRINT_KEY
+    ? `openssl rand -hex 32 | pulumi config set --secret --path 'berth:secrets.${name}'`
+    : `pulumi config set --secret --path 'berth:secrets.${name}' <value>`;
 
 /**
  * Validates the imported configuration the way the stack will: secret values, which the user

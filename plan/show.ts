@@ -117,20 +117,47 @@ export function planText(stack: string, resources: PlannedResource[], full = fal
   return lines.join("\n") + "\n";
 }
 
+export interface ChangedInput {
+  before: unknown;
+  after: unknown;
+  /** For an input unknown in both renders: the resources this update creates that it is computed from. */
+  from?: string[];
+}
+
 export interface PlanDiff {
   created: PlannedResource[];
   deleted: PlannedResource[];
-  changed: { resource: PlannedResource; inputs: Record<string, { before: unknown; after: unknown }> }[];
+  changed: { resource: PlannedResource; inputs: Record<string, ChangedInput> }[];
   unchanged: number;
+}
+
+const holdsUnknown = (value: unknown): boolean => JSON.stringify(value ?? null).includes(JSON.stringify(UNKNOWN));
+
+/**
+ * Inputs equal in both renders only because both are unknown, yet computed from a resource this
+ * update creates (a new container's id in the route step's script): the stack's state holds the
+ * old value and a preview shows the new one unknown, so Pulumi updates the resource.
+ */
+function unknownFromCreated(r: Recorded, created: Map<string, Recorded>): Record<string, ChangedInput> {
+  const inputs: Record<string, ChangedInput> = {};
+  for (const [key, urns] of Object.entries(r.propertyDependencies)) {
+    const from = urns.flatMap((u) => {
+      const c = created.get(u);
+      return c ? [`${c.type} ${c.name}`] : [];
+    });
+    if (from.length && holdsUnknown(r.raw[key])) inputs[key] = { before: UNKNOWN_MARK, after: UNKNOWN_MARK, from };
+  }
+  return inputs;
 }
 
 export function planDiff(before: Recorded[], after: Recorded[]): PlanDiff {
   const d = diffRenders(before, after);
   const plain = (rs: Recorded[]) => planResources(rs);
   const old = new Map(planResources(before).map((r) => [r.urn, r]));
+  const created = new Map(d.created.map((r) => [r.urn, r]));
   const changed = plain(d.changed).map((resource) => {
     const prev = old.get(resource.urn)!;
-    const inputs: Record<string, { before: unknown; after: unknown }> = {};
+    const inputs: Record<string, ChangedInput> = {};
     for (const key of [...new Set([...Object.keys(prev.inputs), ...Object.keys(resource.inputs)])].sort()) {
       const a = JSON.stringify(prev.inputs[key]);
       const b = JSON.stringify(resource.inputs[key]);
@@ -138,7 +165,14 @@ export function planDiff(before: Recorded[], after: Recorded[]): PlanDiff {
     }
     return { resource, inputs };
   });
-  return { created: plain(d.created), deleted: plain(d.deleted), changed, unchanged: d.same.length };
+  let unchanged = 0;
+  for (const r of d.same) {
+    const inputs = unknownFromCreated(r, created);
+    if (Object.keys(inputs).length) changed.push({ resource: plain([r])[0], inputs });
+    else unchanged++;
+  }
+  changed.sort((a, b) => (a.resource.urn < b.resource.urn ? -1 : a.resource.urn > b.resource.urn ? 1 : 0));
+  return { created: plain(d.created), deleted: plain(d.deleted), changed, unchanged };
 }
 
 export function diffText(stack: string, ref: string, d: PlanDiff): string {
@@ -155,7 +189,9 @@ export function diffText(stack: string, ref: string, d: PlanDiff): string {
     for (const [k, v] of Object.entries(c.inputs)) {
       // A secret that changed shows only that it changed.
       const secret = v.before === MASK || v.after === MASK;
-      lines.push(`    ${k}: ${secret ? MASK : `${summarize(v.before)} -> ${summarize(v.after)}`}`);
+      if (v.from)
+        lines.push(`    ${k}: ${UNKNOWN_MARK}, computed from ${v.from.join(", ")}, which this update creates`);
+      else lines.push(`    ${k}: ${secret ? MASK : `${summarize(v.before)} -> ${summarize(v.after)}`}`);
     }
   }
   if (!d.created.length && !d.deleted.length && !d.changed.length) lines.push("No differences.");

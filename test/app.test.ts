@@ -576,9 +576,7 @@ describe("configuration of the app", () => {
       p.join("\n"),
     );
     assert.ok(
-      p[0].includes(
-        `pulumi config set --secret --path 'berth:secrets.BERTH_FINGERPRINT_KEY' "$(openssl rand -hex 32)"`,
-      ),
+      p[0].includes(`openssl rand -hex 32 | pulumi config set --secret --path 'berth:secrets.BERTH_FINGERPRINT_KEY'`),
     );
     const short = problems((c) => (c.secrets.BERTH_FINGERPRINT_KEY = "hunter2"));
     assert.ok(

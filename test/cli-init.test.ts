@@ -117,6 +117,9 @@ describe(
       assert.match(stackFile, /^encryptionsalt: /m);
       assert.match(stackFile, /hcloud:token:\n\s+secure: v1:/);
       assert.match(stackFile, /RAILS_MASTER_KEY:\n\s+secure: v1:/);
+      // The fingerprint key is drawn, never asked for, and stored the same way.
+      assert.match(screen, /^BERTH_FINGERPRINT_KEY: a random key, generated\r?$/m);
+      assert.match(stackFile, /BERTH_FINGERPRINT_KEY:\n\s+secure: v1:/);
       // Progress on each long step, then the doctor's verdict.
       assert.match(screen, /berth: creating stack staging \(passphrase secrets\): done in \d+\.\d s/);
       assert.match(screen, /ok {3}Secrets: every secret the stack names is set/);
@@ -132,6 +135,12 @@ describe(
         },
       );
       assert.equal(got.stdout, "master-key-6b3d\n");
+      const key = spawnSync(
+        FAKE_PULUMI,
+        ["config", "get", "berth:secrets.BERTH_FINGERPRINT_KEY", "--path", "--stack", "staging"],
+        { cwd: dir, env: { ...env, PULUMI_CONFIG_PASSPHRASE: "correct horse battery" }, encoding: "utf8" },
+      );
+      assert.match(key.stdout, /^[0-9a-f]{64}\n$/);
     });
 
     it("refuses two different passphrases and creates nothing", async () => {
@@ -152,6 +161,12 @@ describe(
   },
 );
 
+/** `berth init staging` with its answers on standard input (no terminal): the token, then each secret. */
+function initPiped(cwd: string, env: NodeJS.ProcessEnv) {
+  const answers = SECRETS.slice(2).map(([, v]) => v);
+  return spawnSync("node", [BIN, "init", "staging"], { cwd, env, input: answers.join("\n"), encoding: "utf8" });
+}
+
 describe("berth doctor, up and preview", () => {
   it("names each missing piece with the command that supplies it", async () => {
     const { dir, env } = checkout();
@@ -165,9 +180,17 @@ describe("berth doctor, up and preview", () => {
     assert.match(r.out, /^FAIL Passphrase: .*\n {5}fix: export PULUMI_CONFIG_PASSPHRASE=/m);
     assert.match(
       r.out,
-      /^FAIL Secrets: not set: hcloud:token, berth:secrets\.KAMAL_REGISTRY_PASSWORD, .*berth:secrets\.SSH_PRIVATE_KEY\n {5}fix: berth init staging/m,
+      /^FAIL Secrets: not set: hcloud:token, berth:secrets\.BERTH_FINGERPRINT_KEY, berth:secrets\.KAMAL_REGISTRY_PASSWORD, .*berth:secrets\.SSH_PRIVATE_KEY\n {5}fix: berth init staging \(asks for each and generates BERTH_FINGERPRINT_KEY\)/m,
     );
-    assert.match(r.out, /pulumi config set --secret hcloud:token --stack staging/);
+    assert.match(r.out, /pulumi config set --secret hcloud:token --stack staging;/);
+    // A random key nobody types: the fix draws one.
+    assert.ok(
+      r.out.includes(
+        `openssl rand -hex 32 | pulumi config set --secret --path 'berth:secrets.BERTH_FINGERPRINT_KEY' --stack staging;`,
+      ),
+      r.out,
+    );
+    assert.match(r.out, /pulumi config set --secret --path 'berth:secrets\.RAILS_MASTER_KEY' --stack staging;/);
   });
 
   it("runs pulumi up only after the doctor passes, passing extra arguments on", async () => {
@@ -180,20 +203,44 @@ describe("berth doctor, up and preview", () => {
     // A stack set up by init: every secret stored.
     const ready = checkout({ stacks: [] });
     const passphrase = { ...ready.env, PULUMI_CONFIG_PASSPHRASE: "pw" };
-    const piped = spawnSync("node", [BIN, "init", "staging"], {
-      cwd: ready.dir,
-      env: passphrase,
-      input: SECRETS.slice(2)
-        .map(([, v]) => v)
-        .join("\n"),
-      encoding: "utf8",
-    });
+    const piped = initPiped(ready.dir, passphrase);
     assert.equal(piped.status, 0, piped.stderr + piped.stdout);
     for (const verb of ["preview", "up"]) {
       const r = await berth(ready.dir, passphrase, verb, "--stack", "staging", "--", "--diff");
       assert.equal(r.code, 0, r.err);
       assert.deepEqual(JSON.parse(ready.log().trim().split("\n").at(-1)!), [verb, "--stack", "staging", "--diff"]);
     }
+  });
+
+  it("takes a stack file without berth:version once the stack runs one, and names the fix before", async () => {
+    // A team's stack file: the state keeps the version (README, step 2).
+    const ready = checkout({ stacks: [] });
+    const passphrase = { ...ready.env, PULUMI_CONFIG_PASSPHRASE: "pw" };
+    const file = path.join(ready.dir, "Pulumi.staging.yaml");
+    const text = fs.readFileSync(file, "utf8");
+    assert.match(text, /^ {2}berth:version: .*\n/m);
+    fs.writeFileSync(file, text.replace(/^ {2}berth:version: .*\n/m, ""));
+    const piped = initPiped(ready.dir, passphrase);
+    // Never deployed: the first deploy must name its version.
+    assert.equal(piped.status, 1, piped.stderr + piped.stdout);
+    assert.match(piped.stdout, /^ok {3}Configuration: Pulumi\.staging\.yaml is valid$/m);
+    assert.match(
+      piped.stdout,
+      /^FAIL Version: Pulumi\.staging\.yaml names no berth:version, and the stack has not deployed one yet.*\n {5}fix: name the first version to deploy: pulumi config set berth:version <tag or sha256:digest> --stack staging$/m,
+    );
+    assert.match(piped.stdout, /^ok {3}Secrets: every secret the stack names is set$/m);
+    // Once the stack runs a version, the file may leave it out: doctor and berth up agree.
+    const state = JSON.parse(fs.readFileSync(ready.env.BERTH_FAKE_STATE!, "utf8"));
+    fs.writeFileSync(ready.env.BERTH_FAKE_STATE!, JSON.stringify({ ...state, outputs: { version: "2026.11.4" } }));
+    const doctor = await berth(ready.dir, passphrase, "doctor", "--stack", "staging");
+    assert.equal(doctor.code, 0, doctor.out + doctor.err);
+    assert.match(
+      doctor.out,
+      /^ok {3}Version: not in Pulumi\.staging\.yaml: the stack runs 2026\.11\.4, which the next update keeps$/m,
+    );
+    const up = await berth(ready.dir, passphrase, "up", "--stack", "staging");
+    assert.equal(up.code, 0, up.err);
+    assert.deepEqual(JSON.parse(ready.log().trim().split("\n").at(-1)!), ["up", "--stack", "staging"]);
   });
 
   it("prints its version and the Pulumi SDK it runs on", () => {
@@ -248,6 +295,8 @@ describe("the README's first screen", () => {
       lines[1],
       /^ {2}sudo apt-get update && sudo apt-get install -y --no-install-recommends cloud-init shellcheck /,
     );
+    // The loopback host's tools (unshare, mount) are named too, not only the validators.
+    assert.match(lines[1], / util-linux mount /);
   });
 
   it("names every berth command an alias may not replace", async () => {

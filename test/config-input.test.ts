@@ -35,7 +35,14 @@ const SECRETS = {
   RAILS_MASTER_KEY: "b",
   LITESTREAM_ACCESS_KEY_ID: "c",
   LITESTREAM_SECRET_ACCESS_KEY: "d",
+  BERTH_FINGERPRINT_KEY: "0123456789abcdef0123456789abcdef",
 };
+/** The 1-based line of `text` that starts with `start`, so positions follow edits of the example. */
+function lineOf(text: string, start: string): number {
+  const line = text.split("\n").findIndex((l) => l.startsWith(start)) + 1;
+  assert.ok(line > 0, `no line starts with ${start}`);
+  return line;
+}
 /** Reads a variant of the staging stack file and validates it, secrets supplied. */
 function stagingProblems(change: (text: string) => string): string[] {
   return problemsOf(() => {
@@ -108,8 +115,9 @@ describe("reading Pulumi.<stack>.yaml as the Pulumi CLI does", () => {
 
   it("refuses a berth value Pulumi would read differently, with the quoted fix and its line", () => {
     const problems = stagingProblems((t) => t.replace('berth:version: "2026.11.1"', "berth:version: 2026.10"));
+    const line = lineOf(staging, "  berth:version:");
     assert.deepEqual(problems, [
-      'berth:version (Pulumi.edge.yaml:10:18): Pulumi reads the unquoted 2026.10 as 2026.1; quote it to keep it as written: "2026.10"',
+      `berth:version (Pulumi.edge.yaml:${line}:18): Pulumi reads the unquoted 2026.10 as 2026.1; quote it to keep it as written: "2026.10"`,
     ]);
   });
 
@@ -137,7 +145,8 @@ describe("reading Pulumi.<stack>.yaml as the Pulumi CLI does", () => {
       ),
     );
     assert.equal(problems.length, 1, problems.join("\n"));
-    assert.match(problems[0], /^Pulumi\.edge\.yaml:13:\d+: .*indentation/);
+    const line = lineOf(staging, "    staging-1:") + 1;
+    assert.match(problems[0], new RegExp(`^Pulumi\\.edge\\.yaml:${line}:\\d+: .*indentation`));
   });
 
   it("answers a key indented at its parent's level with one message naming both", () => {
@@ -274,9 +283,13 @@ describe("secrets entering the configuration", () => {
       ),
     );
     assert.equal(problems.length, 2);
+    // berth:secrets is appended after the example's last line (which ends in a newline); its first key one below.
+    const line = staging.split("\n").length + 1;
     assert.match(
       problems[0],
-      /^Pulumi\.prod\.yaml:51:5: berth:secrets\.RAILS_MASTER_KEY is stored in plain text .*`pulumi config set --secret --path 'berth:secrets\.RAILS_MASTER_KEY' --stack prod`/,
+      new RegExp(
+        `^Pulumi\\.prod\\.yaml:${line}:5: berth:secrets\\.RAILS_MASTER_KEY is stored in plain text .*\`pulumi config set --secret --path 'berth:secrets\\.RAILS_MASTER_KEY' --stack prod\``,
+      ),
     );
     assert.match(
       problems[1],
@@ -302,6 +315,8 @@ describe("secrets entering the configuration", () => {
     "glpat-Zx9Yw8Vu7Ts6Rq5Po4Nm",
     "4c0d1e5b0a2f4e6d8c9b7a6f5e4d3c2b",
     "sk_live_51HqLyjWDarjtT1zdp7dc",
+    // Letters only, but mixed case the way generated keys are (a long lower-case word is a name).
+    "xKpQzLmWvNbRtYhGfDsAeJcUiOkPlMnBvCxZaSdF",
   ];
   for (const value of planted) {
     it(`refuses ${value.slice(0, 6)}... pasted as a secret's name and never repeats it`, () => {

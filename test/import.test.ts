@@ -249,9 +249,7 @@ describe("mapping Kamal keys", () => {
       assert.ok(text.includes("pulumi config set --secret --path 'berth:secrets.RAILS_MASTER_KEY' <value>"));
       // The key of the container fingerprints is generated, never typed in.
       assert.ok(
-        text.includes(
-          `pulumi config set --secret --path 'berth:secrets.BERTH_FINGERPRINT_KEY' "$(openssl rand -hex 32)"`,
-        ),
+        text.includes(`openssl rand -hex 32 | pulumi config set --secret --path 'berth:secrets.BERTH_FINGERPRINT_KEY'`),
       );
     }
     assert.match(written, /address: 192\.0\.2\.9\n/);
@@ -614,7 +612,16 @@ describe("importing what the Kamal configuration says, nothing more", () => {
     const { config, out } = await importAndRender(
       `service: app\nimage: app\nservers: [homelab]\nregistry:\n  server: localhost:5555\nproxy:\n  run:\n    registry: registry.example.com:4443\n    version: v0.9.2\n`,
     );
-    assert.deepEqual(JSON.parse(config.config["berth:hosts"]), { "web-1": { address: "homelab" } });
+    const hosts = JSON.parse(config.config["berth:hosts"]);
+    assert.deepEqual(Object.keys(hosts), ["web-1"]);
+    assert.equal(hosts["web-1"].address, "homelab");
+    // berth checks an existing machine's host key: the import leaves a placeholder for it.
+    assert.equal(hosts["web-1"].hostKeys.length, 1);
+    assert.match(hosts["web-1"].hostKeys[0], /^ssh-ed25519 AAAA\S+ fill-in-web-1-host-key$/);
+    assert.throws(
+      () => parseConfig(fromEngineConfig(config.config), "production"),
+      /berth:hosts\.web-1\.hostKeys\[0\]: still holds the placeholder fill-in-web-1-host-key that `berth import` wrote: replace it with the machine's SSH host key \(`ssh-keyscan/,
+    );
     assert.equal(config.config["berth:image"], "localhost:5555/app");
     assert.equal(
       JSON.parse(config.config["berth:proxy"]).image,

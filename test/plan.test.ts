@@ -167,6 +167,12 @@ describe("berth plan --diff", () => {
     assert.match(r.out, /^- docker:index\/container:Container myapp-web-staging-1-2026\.11\.1-[0-9a-f]{8}$/m);
     assert.match(r.out, /^~ command:local:Command myapp-pre-deploy$/m);
     assert.match(r.out, /^ {4}triggers: \["2026\.11\.1","web=([0-9a-f]{8})"\] -> \["2026\.11\.2","web=\1"\]$/m);
+    // The switch: its script names the new container's id, unknown until it exists.
+    assert.match(r.out, /^~ command:remote:Command myapp-web-staging-1-route$/m);
+    assert.match(
+      r.out,
+      /^ {4}create: \[unknown until deployed\], computed from docker:index\/container:Container myapp-web-staging-1-2026\.11\.2-[0-9a-f]{8}, which this update creates$/m,
+    );
     assert.match(r.out, /\n\d+ to create, \d+ to delete, \d+ to change, \d+ unchanged\.\n$/);
   });
 

@@ -10,7 +10,8 @@ import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { runCli } from "../cli/main";
 import { Io } from "../cli/process";
-import { byType, diffRenders, ROOT, runIndex, stackConfig } from "./harness";
+import { readStackFile } from "../config/load";
+import { byType, diffRenders, EXAMPLE_SECRETS, ROOT, runIndex, stackConfig, testSecret } from "./harness";
 
 const CONTAINER = "docker:index/container:Container";
 const withoutVersion = (c: Record<string, unknown>) => {
@@ -22,6 +23,33 @@ const versions = (resources: { type: string; name: string }[]) => [
     byType(resources as any, CONTAINER).flatMap((r) => /-(\d{4}\.\d+\.\d+)-[0-9a-f]{8}$/.exec(r.name)?.[1] ?? []),
   ),
 ];
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "berth-version-"));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const staging = fs.readFileSync(path.join(ROOT, "Pulumi.staging.yaml"), "utf8");
+const VERSION_LINE = '  berth:version: "2026.11.1"\n';
+
+/**
+ * Runs the program as pulumi does: in the project directory, beside the stack file `text` (so
+ * problems carry their positions in it), with the example's secrets set.
+ */
+async function runBeside(text: string, deployed?: Record<string, unknown>) {
+  const dir = fs.mkdtempSync(path.join(tmp, "project-"));
+  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: berth\nruntime: nodejs\n");
+  fs.writeFileSync(path.join(dir, "Pulumi.staging.yaml"), text);
+  const file = readStackFile(path.join(dir, "Pulumi.staging.yaml"), testSecret);
+  const secrets = EXAMPLE_SECRETS.staging.map((n) => [n, testSecret(`berth:secrets.${n}`)]);
+  file.config["berth:secrets"] = JSON.stringify(Object.fromEntries(secrets));
+  file.secretKeys.push("berth:secrets");
+  const cwd = process.cwd();
+  process.chdir(dir);
+  try {
+    return await runIndex("staging", file, deployed);
+  } finally {
+    process.chdir(cwd);
+  }
+}
 
 describe("berth:version from the stack's state", () => {
   it("a stack file without it renders exactly what naming the deployed version renders", async () => {
@@ -46,40 +74,39 @@ describe("berth:version from the stack's state", () => {
 
   it("before the first deploy, a stack without one stops with the fix and registers nothing", async () => {
     let error: (Error & { registered?: number }) | undefined;
+    assert.ok(staging.includes(VERSION_LINE));
     try {
-      await runIndex("staging", stackConfig("staging", withoutVersion));
+      await runBeside(staging.replace(VERSION_LINE, ""));
     } catch (err) {
       error = err as Error;
     }
     assert.ok(error, "the program must not complete");
     assert.equal(error.constructor.name, "RunError");
     assert.equal(error.registered, 0);
-    assert.match(error.message, /berth:version: not set, and the stack has no deployed version to keep/);
+    // The stack file has no berth:version line to point at.
+    assert.match(error.message, /- berth:version: not set, and the stack has no deployed version to keep/);
     assert.match(error.message, /pulumi config set berth:version <tag or sha256:digest>/);
   });
 
   it("other mistakes are reported before the stack's state is read", async () => {
     let error: Error | undefined;
+    const text = staging.replace(VERSION_LINE, "").replace("hosts: [staging-1]", "hosts: [nowhere-1]");
     try {
-      await runIndex(
-        "staging",
-        stackConfig("staging", (c: any) => {
-          delete c["berth:version"];
-          c["berth:servers"].web.hosts = ["nowhere-1"];
-        }),
-        { version: "2026.11.4" },
-      );
+      await runBeside(text, { version: "2026.11.4" });
     } catch (err) {
       error = err as Error;
     }
-    assert.match(error?.message ?? "", /berth:servers\.web\.hosts\[0\]: unknown host "nowhere-1"/);
+    const line = text.split("\n").findIndex((l) => l.includes("hosts: [nowhere-1]")) + 1;
+    assert.match(
+      error?.message ?? "",
+      new RegExp(
+        `berth:servers\\.web\\.hosts\\[0\\] \\(Pulumi\\.staging\\.yaml:${line}:\\d+\\): unknown host "nowhere-1"`,
+      ),
+    );
   });
 });
 
 describe("berth commands on a stack file without berth:version", () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "berth-version-"));
-  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
   async function berth(cwd: string, env: Record<string, string>, ...args: string[]) {
     let out = "";
     let err = "";

@@ -279,11 +279,18 @@ describe("deploy order and test gate, from the files", () => {
     const job = load("test.yml").jobs.test;
     assert.ok(steps(job).some((s) => /bash \.ci\/run$/.test(s.run ?? "")));
     assert.deepEqual(Object.keys(load("test.yml").on).sort(), ["pull_request", "workflow_call"]);
-    assert.match(fs.readFileSync(path.join(ROOT, ".ci", "run"), "utf8"), /\nnpm test\n/);
-    assert.match(
-      fs.readFileSync(path.join(ROOT, "README.md"), "utf8"),
-      /\nnpm test {2,}# type check, lint, and every test tier\n/,
-    );
+    // The README's first screen: the set-up command, then the test command, each with its comment.
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const firstScreen = /```sh\n([\s\S]*?)```/.exec(readme)![1].trim().split("\n");
+    const tests = firstScreen.filter((l) => /#.*\btest/.test(l)).map((l) => l.replace(/\s+#.*$/, "").trim());
+    assert.equal(tests.length, 1, `one test command on the README's first screen:\n${firstScreen.join("\n")}`);
+    // .ci/run ends with exactly that command, after npm ci.
+    const ci = fs
+      .readFileSync(path.join(ROOT, ".ci", "run"), "utf8")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith("#") && !/^(set|cd) /.test(l));
+    assert.deepEqual(ci, ["npm ci --no-audit --no-fund", tests[0]]);
   });
 
   it("preview.yml: every stack on same-repository pull requests, no berth:version set on the runner", () => {
