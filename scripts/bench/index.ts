@@ -4,6 +4,7 @@
 //   BENCH_ROUNDS=n   start-up rounds per variant (default 7)
 //   BENCH_SIZES=1,10 host counts of the scale run (default 1,10,100,300)
 //   BENCH_RUNS=n     runs per size in the scale run (default 3)
+//   BENCH_PARTS=startup,scale,paths   which parts to run (default all three)
 //
 // Every timed figure is a whole launcher process: @pulumi/pulumi's cmd/run, started with the
 // arguments and environment Pulumi's Node.js language host gives it, connected to a stand-in
@@ -15,12 +16,14 @@ import * as path from "node:path";
 import { Recorded, ROOT, runIndex, stackConfig } from "../../test/harness";
 import { BERTH, freshDir, launch, LaunchRun, PULUMI_DEFAULT, StackFile, TRANSPILE_ONLY, Variant } from "./launch";
 import { startMonitor } from "./monitor";
+import { kamalCount } from "./kamal";
 import { generatedStack } from "./stacks";
 import { DeployPath, deployPath, maxStepsPerHost, remoteWork } from "./steps";
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
 const sizes = (process.env.BENCH_SIZES ?? "1,10,100,300").split(",").map(Number);
 const runsPerSize = Number(process.env.BENCH_RUNS ?? 3);
+const parts = (process.env.BENCH_PARTS ?? "startup,scale,paths").split(",");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "berth-bench-"));
 
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
@@ -98,22 +101,34 @@ async function startup() {
     for (let r = 0; r < rounds; r++) for (const [i, v] of variants.entries()) runs[i].push(await run(v));
 
     const berth = runs.length - 1;
-    console.log("| variant | wall: median | min | max | last registration (median) | peak RSS (median) |");
-    console.log("|---|---|---|---|---|---|");
+    console.log(
+      "| variant | wall: median | min | max | stack registered (median) | last registration (median) | CPU (median) | peak RSS (median) |",
+    );
+    console.log("|---|---|---|---|---|---|---|---|");
     variants.forEach((v, i) => {
       const wall = runs[i].map((x) => x.wall);
+      const at = (f: (x: LaunchRun) => number) => ms(median(runs[i].map(f)));
       console.log(
-        `| ${v.name} | ${spread(wall, ms)} | ${ms(median(runs[i].map((x) => x.registered)))} | ` +
+        `| ${v.name} | ${spread(wall, ms)} | ${at((x) => x.stackRegistered)} | ${at((x) => x.registered)} | ` +
+          `${at((x) => x.cpuMs)} | ` +
           `${(median(runs[i].map((x) => x.peakKb)) / 1024).toFixed(0)} MB |`,
       );
     });
+    console.log(
+      "\nstack registered: the launcher registers the stack resource before it loads the program, so\n" +
+        "this is node's start, the launcher, the SDK it loads and the engine connection; the rest is the\n" +
+        "program (its modules and registrations) and the launcher's wait for the last outputs.",
+    );
     console.log(`\nresources registered by every variant (the stack resource included): ${[...counts][0]}`);
     console.log("\nRatios, each taken within one round (so a slow moment of the machine hits both sides):\n");
-    console.log("| ratio | median | min | max |\n|---|---|---|---|");
+    console.log("| ratio | wall: median | min | max | CPU medians |\n|---|---|---|---|---|");
+    const cpu = (i: number) => median(runs[i].map((x) => x.cpuMs));
     variants.forEach((v, i) => {
       if (i === berth) return;
       const ratios = runs[i].map((x, r) => x.wall / runs[berth][r].wall);
-      console.log(`| ${v.name} / berth | ${spread(ratios, (x) => `${x.toFixed(2)}x`)} |`);
+      console.log(
+        `| ${v.name} / berth | ${spread(ratios, (x) => `${x.toFixed(2)}x`)} | ${(cpu(i) / cpu(berth)).toFixed(1)}x |`,
+      );
     });
   } finally {
     await monitor.close();
@@ -136,8 +151,8 @@ async function scale() {
   console.log(
     "Roles web/job/worker, a volume on every tenth host, boot groups of 25%, PostGIS and Redis\n" +
       "(scripts/bench/stacks.ts). berth as npm ci leaves it; each run a new launcher process. Wall =\n" +
-      "spawn to exit; peak RSS = the launcher's VmHWM when the program signals it is done. Median of\n" +
-      `${runsPerSize} runs per size.\n`,
+      "spawn to exit; CPU = the launcher's user + system time and peak RSS its VmHWM, both when the\n" +
+      `program signals it is done. Sizes interleaved; median of ${runsPerSize} runs per size.\n`,
   );
   const cache = freshDir(tmp);
   execFileSync(process.execPath, ["start/index.cjs", "--precompile"], {
@@ -145,40 +160,44 @@ async function scale() {
     env: { ...process.env, BERTH_CACHE_DIR: cache },
   });
   const monitor = await startMonitor({ project: "berth", stack: "production" });
-  const rows: { hosts: number; resources: number; wall: number; registered: number; rss: number }[] = [];
+  const rows: { hosts: number; resources: number; wall: number; registered: number; cpu: number; rss: number }[] = [];
   try {
-    for (const hosts of sizes) {
-      const file: StackFile = generatedStack(hosts);
-      const runs: LaunchRun[] = [];
-      for (let i = 0; i < runsPerSize; i++)
-        runs.push(
+    // Sizes interleaved, one run of each per round, so a busy moment of the machine is shared.
+    const files: StackFile[] = sizes.map((hosts) => generatedStack(hosts));
+    const runs: LaunchRun[][] = sizes.map(() => []);
+    for (let i = 0; i < runsPerSize; i++)
+      for (const [k, file] of files.entries())
+        runs[k].push(
           await launch(monitor, { stack: "production", file, variant: BERTH, env: { BERTH_CACHE_DIR: cache } }),
         );
+    sizes.forEach((hosts, k) =>
       rows.push({
         hosts,
-        resources: runs[0].resources,
-        wall: median(runs.map((r) => r.wall)),
-        registered: median(runs.map((r) => r.registered)),
-        rss: median(runs.map((r) => r.peakKb)),
-      });
-    }
+        resources: runs[k][0].resources,
+        wall: median(runs[k].map((r) => r.wall)),
+        registered: median(runs[k].map((r) => r.registered)),
+        cpu: median(runs[k].map((r) => r.cpuMs)),
+        rss: median(runs[k].map((r) => r.peakKb)),
+      }),
+    );
   } finally {
     await monitor.close();
   }
   console.log(
-    "| hosts | resources | wall | last registration | wall per resource | peak RSS |\n|---|---|---|---|---|---|",
+    "| hosts | resources | wall | last registration | CPU | wall per resource | peak RSS |\n|---|---|---|---|---|---|---|",
   );
   for (const r of rows)
     console.log(
-      `| ${r.hosts} | ${r.resources} | ${ms(r.wall)} | ${ms(r.registered)} | ${(r.wall / r.resources).toFixed(2)} ms | ` +
-        `${(r.rss / 1024).toFixed(0)} MB |`,
+      `| ${r.hosts} | ${r.resources} | ${ms(r.wall)} | ${ms(r.registered)} | ${ms(r.cpu)} | ` +
+        `${(r.wall / r.resources).toFixed(2)} ms | ${(r.rss / 1024).toFixed(0)} MB |`,
     );
   if (rows.length < 2) return;
   const [a, b] = [rows[rows.length - 2], rows[rows.length - 1]];
   const dr = b.resources - a.resources;
   console.log(
     `\nmarginal cost (${a.hosts} -> ${b.hosts} hosts): ${((b.wall - a.wall) / dr).toFixed(2)} ms and ` +
-      `${((b.rss - a.rss) / dr).toFixed(0)} kB of peak memory per resource`,
+      `${((b.rss - a.rss) / dr).toFixed(0)} kB of peak memory per resource; ${((b.cpu - a.cpu) / dr).toFixed(2)} ms of ` +
+      `CPU per resource`,
   );
   const big = rows.filter((r) => r.hosts >= 10);
   const fit = (rs: typeof rows, y: (r: (typeof rows)[number]) => number) =>
@@ -188,7 +207,9 @@ async function scale() {
     ).toFixed(2);
   console.log(
     `fitted exponent (log-log least squares), wall over resources: ${fit(rows, (r) => r.wall)} all sizes` +
-      (big.length >= 2 ? `, ${fit(big, (r) => r.wall)} from 10 hosts up` : ""),
+      (big.length >= 2 ? `, ${fit(big, (r) => r.wall)} from 10 hosts up` : "") +
+      `; CPU over resources: ${fit(rows, (r) => r.cpu)} all sizes` +
+      (big.length >= 2 ? `, ${fit(big, (r) => r.cpu)} from 10 hosts up` : ""),
   );
   if (big.length >= 2)
     console.log(
@@ -213,8 +234,44 @@ function printPath(title: string, p: DeployPath) {
   console.log(`critical path: ${p.critical.length} dependent remote steps`);
 }
 
-async function render(file: StackFile): Promise<Recorded[]> {
-  return (await runIndex("production", file)).resources;
+interface Render {
+  resources: Recorded[];
+  /** App hosts in the order the roles list them, each with its roles' kamal-proxy flag. */
+  hosts: Map<string, boolean[]>;
+  bootLimit: number | string | undefined;
+}
+
+async function render(file: StackFile): Promise<Render> {
+  const result = await runIndex("production", file);
+  const hosts = new Map<string, boolean[]>();
+  const roles = result.outputs.roles as Record<string, { hosts: string[]; proxied: boolean }>;
+  // Proxied roles first, as Kamal boots its primary role first.
+  for (const role of Object.values(roles).sort((a, b) => Number(b.proxied) - Number(a.proxied)))
+    for (const h of role.hosts) hosts.set(h, [...(hosts.get(h) ?? []), role.proxied]);
+  const boot = file.config["berth:boot"] ? JSON.parse(file.config["berth:boot"]) : {};
+  return { resources: result.resources, hosts, bootLimit: boot.limit };
+}
+
+/** berth beside Kamal 2 in the same units: per web host, and on the critical path. */
+function printKamal(title: string, before: Render, after: Render, kind: "deploy" | "rollback") {
+  const p = deployPath(before.resources, after.resources);
+  const web = [...after.hosts].find(([, roles]) => roles.includes(true))?.[0];
+  const host = web && p.hosts[web];
+  if (!host) throw new Error(`no proxied host among ${Object.keys(p.hosts).join(", ")}`);
+  const work = remoteWork(host);
+  const kamal = kamalCount(kind, [...after.hosts.values()], after.bootLimit);
+  console.log(`\n### ${title}: berth ${kind} beside Kamal 2's, per web host (${web})\n`);
+  console.log(`| | berth | Kamal 2 |\n|---|---|---|`);
+  console.log(`| SSH sessions | ${work.sessions} | 1 |`);
+  console.log(
+    `| remote commands | ${work.commands} | ${kamal.perWebHost} (${kamal.perWebHost - kamal.uploads} command lines, ` +
+      `${kamal.uploads} file upload) |`,
+  );
+  console.log(`| dependent round trips on the host | ${host.chain.length} | ${kamal.perWebHost} |`);
+  console.log(
+    `| critical path, ${after.hosts.size} app hosts, boot.limit ${after.bootLimit ?? "none"} | ` +
+      `${p.critical.length} | ${kamal.critical} |`,
+  );
 }
 
 async function deployAndRollback() {
@@ -231,10 +288,10 @@ async function deployAndRollback() {
   );
   const v1 = await render(stackConfig("production"));
   const v2 = await render(stackConfig("production", bump("2026.11.2")));
-  printPath("production example (boot.limit 1: hosts one at a time)", deployPath(v1, v2));
+  printPath("production example (boot.limit 1: hosts one at a time)", deployPath(v1.resources, v2.resources));
   const g1 = await render(generatedStack(20));
   const g2 = await render(generatedStack(20, bump("2026.11.2")));
-  printPath("generated, 20 hosts, boot.limit 25%", deployPath(g1, g2));
+  printPath("generated, 20 hosts, boot.limit 25%", deployPath(g1.resources, g2.resources));
 
   console.log("\n## 4. Rollback path: 2026.11.2 -> 2026.11.1 (a retained version)\n");
   console.log(
@@ -243,8 +300,21 @@ async function deployAndRollback() {
       "retainContainers images, default 5), and the docker provider uses a local image it finds instead\n" +
       "of pulling: on rollback the first step is a local image lookup, not a registry pull.",
   );
-  printPath("production example, rollback", deployPath(v2, v1));
-  printPath("generated, 20 hosts, rollback", deployPath(g2, g1));
+  printPath("production example, rollback", deployPath(v2.resources, v1.resources));
+  printPath("generated, 20 hosts, rollback", deployPath(g2.resources, g1.resources));
+
+  console.log("\n## 5. Beside Kamal 2\n");
+  console.log(
+    "berth: counted above from the renders. Kamal 2: counted from its source (scripts/bench/kamal.ts):\n" +
+      "every command it runs on a host over its one SSH connection per host, the primary's lock left out\n" +
+      "of the per-host count; its critical path runs each phase on all hosts at once and the boot group\n" +
+      "after group, so it adds one boot per group. Dependent round trips: Kamal runs a host's commands\n" +
+      "one after another; berth's only as its dependency graph orders them.",
+  );
+  printKamal("production example", v1, v2, "deploy");
+  printKamal("production example", v2, v1, "rollback");
+  printKamal("generated, 20 hosts", g1, g2, "deploy");
+  printKamal("generated, 20 hosts", g2, g1, "rollback");
 }
 
 async function main() {
@@ -256,9 +326,9 @@ async function main() {
         .join(" ")}`,
   );
   try {
-    await startup();
-    await scale();
-    await deployAndRollback();
+    if (parts.includes("startup")) await startup();
+    if (parts.includes("scale")) await scale();
+    if (parts.includes("paths")) await deployAndRollback();
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -78,11 +78,21 @@ export function launcherArgs(monitor: string, stack: string, entry: string, dryR
 export interface LaunchRun {
   /** Spawn to exit, ms. */
   wall: number;
+  /**
+   * Spawn to the stack resource's registration, ms: the launcher registers it before it loads
+   * the program, so this is node's start, the launcher and the SDK it loads, the engine connection.
+   */
+  stackRegistered: number;
   /** Spawn to the last resource registered, ms. */
   registered: number;
   resources: number;
   /** Peak resident memory of the launcher process, kB (VmHWM when the program signalled shutdown). */
   peakKb: number;
+  /**
+   * CPU time of the launcher process (user + system, all its threads), ms, when the program
+   * signalled shutdown: unlike wall time, it hardly moves when other work shares the machine.
+   */
+  cpuMs: number;
   /** The stack's outputs. */
   outputs: Record<string, unknown>;
 }
@@ -92,6 +102,19 @@ function peakRss(pid: number): number {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
     return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time a running process has used, user + system, ms (Linux /proc, clock ticks of 10 ms). */
+function cpuTime(pid: number): number {
+  try {
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
     return 0;
   }
@@ -121,7 +144,11 @@ export function launch(
     { cwd: opts.root ?? ROOT, env: launcherEnv(opts.file, opts.variant, opts.env), stdio: ["ignore", "pipe", "pipe"] },
   );
   let peakKb = 0;
-  monitor.onShutdown = () => (peakKb = peakRss(child.pid!));
+  let cpuMs = 0;
+  monitor.onShutdown = () => {
+    peakKb = peakRss(child.pid!);
+    cpuMs = cpuTime(child.pid!);
+  };
   let output = "";
   child.stdout.on("data", (d) => (output += d));
   child.stderr.on("data", (d) => (output += d));
@@ -136,9 +163,11 @@ export function launch(
         );
       resolve({
         wall,
+        stackRegistered: run.firstRegistration - start,
         registered: run.lastRegistration - start,
         resources: run.registrations + run.reads,
         peakKb,
+        cpuMs,
         outputs: run.outputs,
       });
     });
