@@ -58,12 +58,12 @@ function deferClosureSerializer() {
   deferred("@npmcli/arborist");
 }
 
-// The Pulumi SDK wraps each of its promises (about 90 per resource: four per output property
-// of every resource, plus the registration's) in debuggablePromise, which records
-// `new Error().stack` on it: a trace of ten frames, formatted and kept as long as the promise,
-// that only PULUMI_DEBUG_PROMISE_LEAKS ever prints (runtime/debuggable.js). berth calls it with
-// no frames to record unless that variable is set; all else it does (the promise's id and
-// label, the leak check at exit) is unchanged. A stack trace anywhere else keeps its frames.
+// The Pulumi SDK wraps each of its promises (about 70 per resource on the production example:
+// several per output property of every resource, plus the registration's) in debuggablePromise,
+// which records `new Error().stack` on it: a trace of ten frames, formatted and kept as long as
+// the promise, that only PULUMI_DEBUG_PROMISE_LEAKS ever prints (runtime/debuggable.js). berth
+// calls it with no frames to record unless that variable is set; all else it does (the promise's
+// id and label, the leak check at exit) is unchanged. A stack trace anywhere else keeps its frames.
 function skipPromiseTraces() {
   if (process.env.PULUMI_DEBUG_PROMISE_LEAKS) return;
   const debuggable = require("@pulumi/pulumi/runtime/debuggable");

@@ -1,6 +1,6 @@
 // What Kamal 2 runs on the hosts for `kamal deploy` and `kamal rollback`, in the units the bench
 // counts berth's steps in: remote commands per host, and the dependent ones on the critical path.
-// Counted from basecamp/kamal's source (lib/kamal/cli/main.rb deploy and rollback, cli/build.rb
+// Counted from basecamp/kamal's source at eee0083b3866 (lib/kamal/cli/main.rb deploy and rollback, cli/build.rb
 // pull, cli/base.rb with_lock, cli/proxy.rb boot, cli/app.rb boot and stale_containers,
 // cli/app/boot.rb, cli/app/assets.rb, cli/prune.rb, configuration/boot.rb): every `execute`,
 // `capture_with_info` and `upload!` that runs on a host is one remote command, over the one SSH
