@@ -47,7 +47,8 @@ export function fromEngineConfig(all: Record<string, string>): Record<string, un
     const [ns, ...rest] = key.split(":");
     if (ns !== NAMESPACE) continue;
     const name = rest.join(":");
-    out[name] = numericKey(name) && /^-?[0-9]+(\.[0-9]+)?$/.test(value.trim()) ? Number(value) : decodeValue(value);
+    // The number test first: the schema lookup builds the JSON Schema of every key, once per run.
+    out[name] = /^-?[0-9]+(\.[0-9]+)?$/.test(value.trim()) && numericKey(name) ? Number(value) : decodeValue(value);
   }
   return out;
 }

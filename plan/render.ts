@@ -8,6 +8,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { readStackFile, StackFile } from "../config/load";
 
+// Renders skip the stack trace the SDK records on each of its promises, as `pulumi up` does
+// through berth's entry (start/sdk.cjs): most of the time a render takes, for a leak report
+// only PULUMI_DEBUG_PROMISE_LEAKS prints.
+(require("../start/sdk.cjs") as { skipPromiseTraces(): void }).skipPromiseTraces();
+
 const SIG = pulumi.runtime.specialSigKey;
 const STACK_REFERENCE = "pulumi:pulumi:StackReference";
 const SECRET = pulumi.runtime.specialSecretSig;
@@ -47,12 +52,15 @@ export interface RunResult {
   exports: Record<string, any>;
 }
 
-/** A number derived from a resource's identity, so two renders of one program give equal ids. */
-function stableNumber(text: string): number {
+/** A 32-bit hash of a resource's identity (FNV-1a), so two renders of one program agree. */
+function stableHash(text: string): number {
   let h = 2166136261;
   for (const ch of text) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
-  return h % 100000;
+  return h;
 }
+
+/** A number derived from a resource's identity, so two renders of one program give equal ids. */
+const stableNumber = (text: string) => stableHash(text) % 100000;
 
 /** A real ed25519 public key, derived from `seed`, in OpenSSH's `ssh-ed25519 AAAA...` form. */
 function ed25519PublicKey(seed: string): string {
@@ -74,53 +82,84 @@ export const UNKNOWN = pulumi.runtime.unknownValue;
  * Computed state a preview cannot know, for a resource about to be created: every field the
  * provider fills in (ids, addresses, digests) is unknown, as `pulumi preview` shows it.
  */
-function unknownState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
-  const known = mockState(type, name, inputs);
+function unknownState(known: Record<string, any>, inputs: Record<string, any>): Record<string, any> {
   return Object.fromEntries(Object.entries(known).map(([k, v]) => [k, k in inputs && k !== "networks" ? v : UNKNOWN]));
 }
 
-/** Plausible computed state for the resources whose outputs berth reads. */
-function mockState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
-  const n = stableNumber(`${type}::${name}`);
-  switch (type) {
-    case "hcloud:index/primaryIp:PrimaryIp":
-      return { ...inputs, ipAddress: inputs.type === "ipv6" ? `2001:db8:${n.toString(16)}::` : `203.0.113.${n % 250}` };
-    case "docker:index/remoteImage:RemoteImage":
-      return { ...inputs, imageId: `sha256:${n.toString(16).padStart(64, "0")}` };
-    case "docker:index/image:Image":
-      return {
-        ...inputs,
-        repoDigest: `${String(inputs.imageName).split(":")[0]}@sha256:${n.toString(16).padStart(64, "0")}`,
-      };
-    case "hcloud:index/server:Server":
-      return {
-        ...inputs,
-        ipv6Address: `2001:db8:${n.toString(16)}::1`,
-        networks: (inputs.networks ?? []).map((net: any) => ({ ...net, ip: net.ip ?? `10.0.1.${100 + (n % 150)}` })),
-      };
-    case "tls:index/privateKey:PrivateKey":
-      return {
-        ...inputs,
-        publicKeyOpenssh: `${ed25519PublicKey(`${type}::${name}`)}\n`,
-        privateKeyOpenssh:
-          "-----BEGIN OPENSSH PRIVATE KEY-----\n(rendered offline)\n-----END OPENSSH PRIVATE KEY-----\n",
-        privateKeyPem: "-----BEGIN PRIVATE KEY-----\n(rendered offline)\n-----END PRIVATE KEY-----\n",
-      };
-    case "tls:index/certRequest:CertRequest":
-      return {
-        ...inputs,
-        certRequestPem: `-----BEGIN CERTIFICATE REQUEST-----\n(rendered offline: ${n})\n-----END CERTIFICATE REQUEST-----\n`,
-      };
-    case "cloudflare:index/originCaCertificate:OriginCaCertificate":
-      return {
-        ...inputs,
-        certificate: `-----BEGIN CERTIFICATE-----\n(rendered offline: ${n})\n-----END CERTIFICATE-----\n`,
-      };
-    case "hcloud:index/loadBalancer:LoadBalancer":
-      return { ...inputs, ipv4: `198.51.100.${n % 250}`, ipv6: `2001:db8:ffff::${n.toString(16)}` };
-    default:
-      return inputs;
-  }
+/** The computed state of a resource, from its type, name and inputs. */
+export type MockState = (type: string, name: string, inputs: Record<string, any>) => Record<string, any>;
+
+/**
+ * Plausible computed state for the resources whose outputs berth reads, for one render. Each
+ * address comes from the resource's identity, so a resource keeps it from one render to the
+ * next, and is unique within the render: two resources whose identities hash alike get the
+ * next free address, so no two hosts ever share one, however many there are.
+ */
+export function mockStates(): MockState {
+  const owners = new Map<string, string>();
+  const address = (owner: string, hash: number, size: number, format: (slot: number) => string) => {
+    for (let i = 0; ; i++) {
+      const candidate = format((hash + i) % size);
+      const taken = owners.get(candidate);
+      if (taken === undefined || taken === owner) {
+        owners.set(candidate, owner);
+        return candidate;
+      }
+    }
+  };
+  const hex = (slot: number) => `${(slot >>> 16).toString(16)}:${(slot & 0xffff).toString(16)}`;
+  // Public: 198.18.0.0/15 (RFC 2544, for benchmarks) and documentation IPv6. Private: in the
+  // default subnet 10.0.1.0/24 while it has room, then the next /24s of 10.0.0.0/16.
+  const ipv4 = (owner: string, h: number) =>
+    address(owner, h, 1 << 17, (slot) => `198.${18 + (slot >>> 16)}.${(slot >>> 8) & 255}.${slot & 255}`);
+  const ipv6 = (owner: string, h: number) => address(owner, h, 2 ** 32, (slot) => `2001:db8:${hex(slot)}::`);
+  const privateIp = (owner: string, h: number) =>
+    address(owner, h % 253, 253 * 254, (slot) => `10.0.${1 + Math.floor(slot / 253)}.${2 + (slot % 253)}`);
+
+  return (type, name, inputs) => {
+    const id = `${type}::${name}`;
+    const h = stableHash(id);
+    const n = h % 100000;
+    switch (type) {
+      case "hcloud:index/primaryIp:PrimaryIp":
+        return { ...inputs, ipAddress: inputs.type === "ipv6" ? ipv6(id, h) : ipv4(id, h) };
+      case "docker:index/remoteImage:RemoteImage":
+        return { ...inputs, imageId: `sha256:${n.toString(16).padStart(64, "0")}` };
+      case "docker:index/image:Image":
+        return {
+          ...inputs,
+          repoDigest: `${String(inputs.imageName).split(":")[0]}@sha256:${n.toString(16).padStart(64, "0")}`,
+        };
+      case "hcloud:index/server:Server":
+        return {
+          ...inputs,
+          ipv6Address: `${ipv6(id, h)}1`,
+          networks: (inputs.networks ?? []).map((net: any) => ({ ...net, ip: net.ip ?? privateIp(id, h) })),
+        };
+      case "tls:index/privateKey:PrivateKey":
+        return {
+          ...inputs,
+          publicKeyOpenssh: `${ed25519PublicKey(id)}\n`,
+          privateKeyOpenssh:
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n(rendered offline)\n-----END OPENSSH PRIVATE KEY-----\n",
+          privateKeyPem: "-----BEGIN PRIVATE KEY-----\n(rendered offline)\n-----END PRIVATE KEY-----\n",
+        };
+      case "tls:index/certRequest:CertRequest":
+        return {
+          ...inputs,
+          certRequestPem: `-----BEGIN CERTIFICATE REQUEST-----\n(rendered offline: ${n})\n-----END CERTIFICATE REQUEST-----\n`,
+        };
+      case "cloudflare:index/originCaCertificate:OriginCaCertificate":
+        return {
+          ...inputs,
+          certificate: `-----BEGIN CERTIFICATE-----\n(rendered offline: ${n})\n-----END CERTIFICATE-----\n`,
+        };
+      case "hcloud:index/loadBalancer:LoadBalancer":
+        return { ...inputs, ipv4: ipv4(id, h), ipv6: `${ipv6(id, h)}1` };
+      default:
+        return inputs;
+    }
+  };
 }
 
 function unwrap(value: any): any {
@@ -130,6 +169,22 @@ function unwrap(value: any): any {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrap(v)]));
   }
   return value;
+}
+
+// Pulumi formats a stack trace for every resource and many of its promises; where Node maps
+// them through source maps (tsx turns that on for the tests and the CLI) that is most of the
+// time a render takes, for traces nobody reads. A render turns mapping off while the program
+// runs (one counter for renders that overlap) and back on after; modules load with it on, so
+// an error formatted later still names its .ts line.
+let rendering = 0;
+let mapsWereOn = false;
+function mapStackTraces(during: boolean) {
+  if (during) {
+    if (rendering++ === 0) {
+      mapsWereOn = process.sourceMapsEnabled;
+      process.setSourceMapsEnabled(false);
+    }
+  } else if (--rendering === 0) process.setSourceMapsEnabled(mapsWereOn);
 }
 
 /**
@@ -150,6 +205,7 @@ export async function run(opts: {
 }): Promise<RunResult> {
   const resources: Recorded[] = [];
   const answered = new Map<string, Record<string, any>>();
+  const mockState = mockStates();
   pulumi.runtime.setAllConfig(opts.config ?? {}, opts.secretKeys ?? []);
   await pulumi.runtime.setMocks(
     {
@@ -157,7 +213,9 @@ export async function run(opts: {
         const state =
           args.type === STACK_REFERENCE
             ? { name: args.inputs.name, outputs: referenced(args.inputs.name), secretOutputNames: [] }
-            : (opts.unknowns ? unknownState : mockState)(args.type, args.name, args.inputs);
+            : opts.unknowns
+              ? unknownState(mockState(args.type, args.name, args.inputs), args.inputs)
+              : mockState(args.type, args.name, args.inputs);
         answered.set(`${args.type}::${args.name}`, state);
         return {
           // No id (an empty one on the wire) is how the runtime learns an id is not known yet.
@@ -217,14 +275,21 @@ export async function run(opts: {
 
   let outputs: any;
   let exports: any;
+  let running = false;
   try {
+    // Loading keeps source maps on, so the program's modules keep them for later traces.
     exports = await opts.program();
+    mapStackTraces(true);
+    running = true;
     // Pulumi's launcher calls an exported function and awaits it (@pulumi/pulumi cmd/run/run.js).
     if (typeof exports === "function") exports = await exports();
     outputs = await resolve(exports);
+    await settle(resources);
   } catch (err) {
     await settle(resources);
     throw Object.assign(err as Error, { registered: resources.length });
+  } finally {
+    if (running) mapStackTraces(false);
   }
   await settle(resources);
   for (const r of resources) r.outputs = answered.get(`${r.type}::${r.name}`);

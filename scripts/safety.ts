@@ -310,35 +310,51 @@ function withReadmeSummary(readme: string, summary: string): string {
   return readme.slice(0, start) + summary + readme.slice(end + README_END.length);
 }
 
-export async function generatedDocs(root: string): Promise<Record<string, string>> {
-  const matrix = await blastMatrix();
-  const format = (text: string) => prettier.format(text, { parser: "markdown", printWidth: 120 });
+const format = (text: string) => prettier.format(text, { parser: "markdown", printWidth: 120 });
+
+/** The files the blast-radius matrix writes: its document and the README's summary table. */
+export async function blastDocs(root: string, matrix: MatrixEntry[]): Promise<Record<string, string>> {
   const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
   return {
     "docs/blast-radius.md": await format(blastRadiusDoc(matrix, await sharedServerMatrix())),
-    "docs/secrets-audit.md": await format(secretsAuditDoc(await secretsAudit())),
     "README.md": await format(withReadmeSummary(readme, readmeSummary(matrix))),
   };
 }
 
+/** The file the secrets audit writes. */
+export async function auditDocs(results: Record<string, AuditResult>): Promise<Record<string, string>> {
+  return { "docs/secrets-audit.md": await format(secretsAuditDoc(results)) };
+}
+
+/** Each generated file that differs from what is committed under `root`. */
+export function staleDocs(root: string, docs: Record<string, string>): string[] {
+  return Object.entries(docs)
+    .filter(([file, text]) => {
+      const target = path.join(root, file);
+      return !fs.existsSync(target) || fs.readFileSync(target, "utf8") !== text;
+    })
+    .map(([file]) => file);
+}
+
+export async function generatedDocs(root: string): Promise<Record<string, string>> {
+  return { ...(await blastDocs(root, await blastMatrix())), ...(await auditDocs(await secretsAudit())) };
+}
+
+// `npm run safety` writes the files; `npm test` checks them (test/blast.test.ts and
+// test/secrets.test.ts, from the matrix and audit they compute anyway); `--check` checks alone.
 if (require.main === module) {
   (async () => {
     const root = path.resolve(__dirname, "..");
-    const check = process.argv.includes("--check");
-    let stale = 0;
-    for (const [file, text] of Object.entries(await generatedDocs(root))) {
-      const target = path.join(root, file);
-      if (check) {
-        if (!fs.existsSync(target) || fs.readFileSync(target, "utf8") !== text) {
-          console.error(`${file} is out of date: run npm run safety`);
-          stale++;
-        }
-      } else {
-        fs.writeFileSync(target, text);
-        console.log(`wrote ${file}`);
-      }
+    const docs = await generatedDocs(root);
+    if (process.argv.includes("--check")) {
+      const stale = staleDocs(root, docs);
+      for (const file of stale) console.error(`${file} is out of date: run npm run safety`);
+      process.exit(stale.length ? 1 : 0);
     }
-    process.exit(stale ? 1 : 0);
+    for (const [file, text] of Object.entries(docs)) {
+      fs.writeFileSync(path.join(root, file), text);
+      console.log(`wrote ${file}`);
+    }
   })().catch((err) => {
     console.error(err);
     process.exit(1);

@@ -6,8 +6,8 @@ import { before, describe, it } from "node:test";
 import { changedPaths, classify, Classified, pathMatches, RenderedResource, tally } from "../guard/blast";
 import { CHANGES } from "../guard/changes";
 import { forcesReplacement, REPLACEMENT } from "../guard/replacement";
-import { blastMatrix, MatrixEntry, serverNames, sharedServerMatrix } from "../scripts/safety";
-import { runIndex, stackConfig } from "./harness";
+import { blastDocs, blastMatrix, MatrixEntry, serverNames, sharedServerMatrix, staleDocs } from "../scripts/safety";
+import { ROOT, runIndex, stackConfig } from "./harness";
 
 const REQUIRED = [
   "version",
@@ -113,6 +113,10 @@ describe("blast radius of the example stacks", () => {
 
   before(async () => {
     matrix = await blastMatrix();
+  });
+
+  it("is what docs/blast-radius.md and the README's summary table say (npm run safety writes them)", async () => {
+    assert.deepEqual(staleDocs(ROOT, await blastDocs(ROOT, matrix)), []);
   });
 
   it("covers every required change on at least one stack, with a provider rule for every resource type", () => {

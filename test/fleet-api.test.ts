@@ -44,7 +44,7 @@ describe("fleet API on the embedded store", () => {
     fleet = await startTestFleet(dir, health.url, {
       concurrency: 6,
       // berth's program is rendered for blog-staging only, which keeps this file fast.
-      env: { BERTH_FAKE_SLOW_MS: "150", BERTH_FAKE_PROGRAM_STACKS: "blog-staging" },
+      env: { BERTH_FAKE_SLOW_MS: "600", BERTH_FAKE_PROGRAM_STACKS: "blog-staging" },
     });
     admin = new Client(fleet.url, fleet.adminToken);
     const [ci, support] = await Promise.all([
@@ -308,7 +308,7 @@ describe("fleet API on the embedded store", () => {
           "/api/deployments",
           railsDeploy("crash", "staging", "v3-sick", { secrets: undefined }),
         );
-        const sick = await settle(viewer, created.body.id, (d) => d.status === "rolled_back", 20_000);
+        const sick = await settle(viewer, created.body.id, (d) => d.status === "rolled_back");
         assert.match(sick.error, /health check failed: GET .*v3-sick\/up answered 503/);
         const undo = await autoRollbackOf(viewer, "crash", created.body.id);
         assert.equal(undo.kind, "auto_rollback");
@@ -320,8 +320,9 @@ describe("fleet API on the embedded store", () => {
       it("cancels a running update: the engine is interrupted and the deployment says who cancelled it", async () => {
         const created = await deployer.post("/api/deployments", railsDeploy("halt", "staging", "v1-slow"));
         await settle(viewer, created.body.id, (d) => d.status === "deploying");
-        // Wait until the engine has started stepping through resources.
-        for (let i = 0; i < 100; i++) {
+        // Wait until the engine has started stepping through resources (a slow version's steps
+        // take long enough for the cancel to land even on a busy machine).
+        for (let i = 0; i < 600; i++) {
           const events = (await viewer.get(`/api/deployments/${created.body.id}/events`)).body;
           if (events.some((e: any) => e.kind === "step-started")) break;
           await new Promise((r) => setTimeout(r, 50));

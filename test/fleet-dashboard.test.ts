@@ -56,7 +56,7 @@ describe("fleet dashboard in Chromium", () => {
   }
 
   /** Waits until the deployment page shows `expected`, on a summary holding `text` when given. */
-  async function deployedStatus(expected: string, text?: string, timeout = 30_000) {
+  async function deployedStatus(expected: string, text?: string, timeout = 120_000) {
     await page
       .locator("#summary", text ? { hasText: text } : {})
       .locator(`[data-status="${expected}"]`)
@@ -192,7 +192,7 @@ describe("fleet dashboard in Chromium", () => {
 
   it("cancels a running deployment from its page", async () => {
     await deploy("halt", "v1-slow", masterKey);
-    await page.locator("#log .step-started").first().waitFor({ timeout: 20_000 });
+    await page.locator("#log .step-started").first().waitFor({ timeout: 120_000 });
     await page.locator("#cancel").click();
     await deployedStatus("cancelled");
     assert.match(await page.locator("#error").innerText(), /cancelled by admin/);

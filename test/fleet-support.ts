@@ -115,12 +115,16 @@ export class Client {
   post = (route: string, body: unknown = {}) => this.call("POST", route, body);
 }
 
-/** Polls a deployment until it leaves pending/deploying (or `until` says so). */
+/**
+ * Polls a deployment until it leaves pending/deploying (or `until` says so). The deadline only
+ * ends a hung test: deployments run at a lower CPU priority, so on a machine busy with other
+ * work a flow that takes seconds alone can take a minute.
+ */
 export async function settle(
   client: Client,
   id: number,
   until?: (d: any) => boolean,
-  timeoutMs = 30_000,
+  timeoutMs = 120_000,
 ): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

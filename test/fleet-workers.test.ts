@@ -139,7 +139,7 @@ describe("fleet workers", { concurrency: true }, () => {
       await midUpdate(client, res.body.id);
       process.kill(-victim.child.pid!, "SIGKILL");
       const viaSurvivor = new Client(survivor.url, token);
-      const failed = await settle(viaSurvivor, res.body.id, undefined, 20_000);
+      const failed = await settle(viaSurvivor, res.body.id);
       assert.equal(failed.status, "failed");
       assert.match(failed.error, /^interrupted: worker .* stopped during the update; not retried/);
       let events: string[] = [];
@@ -154,7 +154,7 @@ describe("fleet workers", { concurrency: true }, () => {
       // Not retried: it stays failed while the next deploy of the stack runs and succeeds.
       const next = await viaSurvivor.post("/api/deployments", quick("app0", "staging", "v21", false));
       assert.equal(next.status, 201, JSON.stringify(next.body));
-      const ok = await settle(viaSurvivor, next.body.id, undefined, 30_000);
+      const ok = await settle(viaSurvivor, next.body.id);
       assert.equal(ok.status, "deployed", ok.error);
       const nextEvents = (await viaSurvivor.get(`/api/deployments/${ok.id}/events`)).body.map((e: any) => e.message);
       assert.ok(nextEvents.some((m: string) => /interrupted: refreshing its state first/.test(m)));

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { audit, AuditResult, violations } from "../guard/secrets";
-import { secretsAudit, sentinels } from "../scripts/safety";
+import { auditDocs, secretsAudit, sentinels, staleDocs } from "../scripts/safety";
+import { ROOT } from "./harness";
 
 const wrap = (value: unknown) => ({ [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value });
 
@@ -12,6 +13,10 @@ describe("secrets audit of the example stacks", () => {
   let results: Record<string, AuditResult>;
   before(async () => {
     results = await secretsAudit();
+  });
+
+  it("is what docs/secrets-audit.md says (npm run safety writes it)", async () => {
+    assert.deepEqual(staleDocs(ROOT, await auditDocs(results)), []);
   });
 
   for (const stack of ["production", "staging"]) {

@@ -43,6 +43,19 @@ describe("deploy path", () => {
     );
   });
 
+  it("places every step of a 20-host stack on its own host: four boot groups of five", async () => {
+    // Each mocked server has an address of its own within a render; two hosts sharing one put a
+    // host's steps on the other and showed a fifth wave of one host.
+    const before = (await runIndex("production", generatedStack(20))).resources;
+    const after = (await runIndex("production", generatedStack(20, bump))).resources;
+    const path = deployPath(before, after);
+    assert.equal(Object.keys(path.hosts).length, 20);
+    assert.deepEqual(
+      path.waves.map((w) => w.length),
+      [5, 5, 5, 5],
+    );
+  });
+
   it("an unchanged version runs no remote step", async () => {
     const same = (await runIndex("production", stackConfig("production"))).resources;
     const path = deployPath(same, same);

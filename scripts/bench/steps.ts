@@ -10,6 +10,8 @@ export function isRemoteStep(r: Recorded): boolean {
 export interface HostSteps {
   /** Every remote step the deploy runs on the host. */
   steps: string[];
+  /** The resource type of each step. */
+  types: string[];
   /** The longest chain of steps on the host that wait for one another, in order. */
   chain: string[];
 }
@@ -87,7 +89,11 @@ export function deployPath(before: Recorded[], after: Recorded[]): DeployPath {
   for (const [host, list] of [...onHost].sort(([a], [b]) => a.localeCompare(b))) {
     const own = new Set(list.map((s) => s.urn));
     const local = new Map(list.map((s) => [s.urn, new Set([...waitsFor.get(s.urn)!].filter((u) => own.has(u)))]));
-    hosts[host] = { steps: list.map((s) => s.name), chain: longestChain(list, local).map((s) => s.name) };
+    hosts[host] = {
+      steps: list.map((s) => s.name),
+      types: list.map((s) => s.type),
+      chain: longestChain(list, local).map((s) => s.name),
+    };
   }
 
   // Host-level ordering: a host waits for another when one of its steps waits for one of theirs.
@@ -121,3 +127,14 @@ export function deployPath(before: Recorded[], after: Recorded[]): DeployPath {
 
 /** The most dependent remote steps any one host goes through. */
 export const maxStepsPerHost = (p: DeployPath) => Math.max(0, ...Object.values(p.hosts).map((h) => h.chain.length));
+
+/**
+ * What a host's steps cost in SSH: pulumi-command opens one SSH session per remote command and
+ * runs one command line in it; the docker provider reaches a host through one SSH session
+ * (`docker system dial-stdio`) for all its API calls, one call per step here.
+ */
+export function remoteWork(h: HostSteps): { sessions: number; commands: number } {
+  const commands = h.types.filter((t) => t.startsWith("command:remote:")).length;
+  const docker = h.types.filter((t) => t.startsWith("docker:")).length;
+  return { sessions: commands + (docker > 0 ? 1 : 0), commands: commands + docker };
+}
