@@ -217,10 +217,12 @@ export class App extends pulumi.ComponentResource {
   readonly routes: Record<string, command.remote.Command> = {};
   readonly hooks: Partial<Record<HookName, command.local.Command[]>> = {};
   private beforeContainers: pulumi.Resource[] = [];
+  private readonly config: DeployConfig;
 
   constructor(name: string, args: AppArgs, opts?: pulumi.ComponentResourceOptions) {
     super("berth:app:App", name, {}, opts);
     const cfg = args.config;
+    this.config = cfg;
     const child = { parent: this };
     const version = cfg.version;
     const vl = versionLabel(version);
@@ -288,7 +290,22 @@ export class App extends pulumi.ComponentResource {
     );
     this.beforeContainers = [...(args.beforeContainers ?? []), ...backups];
 
-    let previous: pulumi.Resource[] = [preDeploy];
+    // Every host pulls first, all at once, right after pre-deploy, as Kamal pulls on every host
+    // before booting anything (basecamp/kamal lib/kamal/cli/main.rb deploy: build pull, then
+    // app boot; cli/app.rb boot: boot groups after that). However many boot groups follow, a
+    // deploy waits for one pull, and a failed pull stops it before any host switched.
+    const pulls: Record<string, docker.RemoteImage> = {};
+    for (const hostName of hostsRunningApp) {
+      const host = args.hosts[hostName];
+      pulls[hostName] = new docker.RemoteImage(
+        `${name}-${hostName}-${vl}-image`,
+        // Kept on the host after this version leaves the program: rollbacks need no pull.
+        { name: image, keepLocally: true, triggers: { host: host.generation } },
+        { ...child, provider: host.docker, dependsOn: [preDeploy, host.ready] },
+      );
+    }
+
+    let previous: pulumi.Resource[] = [preDeploy, ...Object.values(pulls)];
     const groups = bootGroups(hostsRunningApp, cfg.boot.limit);
     groups.forEach((group, gi) => {
       const suffix = groups.length > 1 ? `-${gi + 1}` : "";
@@ -296,17 +313,9 @@ export class App extends pulumi.ComponentResource {
       const groupSteps: pulumi.Resource[] = [];
       for (const hostName of group) {
         const host = args.hosts[hostName];
-        const provider = host.docker;
-        const pulled = new docker.RemoteImage(
-          `${name}-${hostName}-${vl}-image`,
-          // Kept on the host after this version leaves the program: rollbacks need no pull.
-          { name: image, keepLocally: true, triggers: { host: host.generation } },
-          { ...child, provider, dependsOn: [preBoot, host.ready, ...(args.beforeApp?.[hostName] ?? [])] },
-        );
         const hostSteps: pulumi.Resource[] = [];
         for (const role of rolesOn(hostName)) {
-          const step = this.deployRole(name, role, host, pulled, args);
-          hostSteps.push(step);
+          hostSteps.push(this.deployRole(name, role, host, args, pulls[hostName], preBoot));
         }
         // After the host's switches: the deployed image is recorded on the host first, and the
         // images of the last `retainContainers` deploys stay for rollbacks without a pull.
@@ -354,14 +363,99 @@ export class App extends pulumi.ComponentResource {
     this.registerOutputs({ roles: this.roles });
   }
 
+  /** The docker name of a role's container for a version. */
+  private containerOf(role: string, version: string): string {
+    const cfg = this.config;
+    return containerName(cfg.service, role, cfg.stack, version, this.runs[role].fingerprint);
+  }
+
   /** One role on one host: its container, then the proxy switch or the readiness wait. */
-  private deployRole(name: string, role: Role, host: Host, pulled: docker.RemoteImage, args: AppArgs): pulumi.Resource {
+  private deployRole(
+    name: string,
+    role: Role,
+    host: Host,
+    args: AppArgs,
+    pulled: docker.RemoteImage,
+    preBoot: pulumi.Resource,
+  ): pulumi.Resource {
     const cfg = args.config;
     const child = { parent: this };
-    const vl = versionLabel(cfg.version);
+    const id = `${name}-${role.name}-${host.name}`;
+    const proxy = args.proxies[host.name];
+    const main = this.startContainer(name, role, host, args, cfg.version, pulled, preBoot);
+
+    if (!role.proxy) {
+      return new command.remote.Command(
+        `${id}-${versionLabel(cfg.version)}-ready`,
+        {
+          connection: host.connection,
+          create: awaitRunningScript(main.name, cfg.readinessDelay, Math.max(60, cfg.readinessDelay * 4)),
+          // A container created again (on a replaced server) is waited for again.
+          triggers: [main.app.id],
+          addPreviousOutputInEnv: false,
+        },
+        { ...child, dependsOn: [main.app] },
+      );
+    }
+
+    const service = proxyService(cfg.service, role.name, cfg.stack);
+    const proxyDeps = proxy ? [proxy.container] : [];
+    const proxyId = proxy ? proxy.container.id : "";
+    // One unversioned route per role and host. Its state records what it last switched kamal-proxy
+    // to (a failed switch leaves the state as it was), so whenever the program's container differs
+    // from that (a new version or fingerprint, a rollback after an update that failed after this
+    // host's switch, a replaced server) the step runs again, and it points
+    // kamal-proxy at a container of this program, which this update never deletes. Its delete
+    // removes the route.
+    const route = new command.remote.Command(
+      `${id}-route`,
+      {
+        connection: host.connection,
+        create: pulumi
+          .all([main.app.id, proxyId])
+          .apply(([containerId, pid]) =>
+            routeScript(service, main.name, role.proxy!, { container: containerId, proxy: pid || undefined }),
+          ),
+        delete: proxyRemoveScript(service),
+        addPreviousOutputInEnv: false,
+      },
+      { ...child, dependsOn: [main.app, ...proxyDeps, ...main.beforeSwitch] },
+    );
+    this.routes[`${id}-route`] = route;
+    new command.remote.Command(
+      `${id}-maintenance`,
+      {
+        connection: host.connection,
+        create: maintenanceScript(service, cfg.maintenance.enabled, role.proxy.drainTimeout, cfg.maintenance.message),
+        // While on, re-applied after every switch so a new container stays behind the maintenance page.
+        triggers: [
+          cfg.maintenance.enabled,
+          cfg.maintenance.message ?? "",
+          ...(cfg.maintenance.enabled ? [main.name] : []),
+        ],
+        addPreviousOutputInEnv: false,
+      },
+      { ...child, dependsOn: [route] },
+    );
+    return route;
+  }
+
+  /** A role's container for a version on a host, with its asset copy when the role serves assets. */
+  private startContainer(
+    name: string,
+    role: Role,
+    host: Host,
+    args: AppArgs,
+    version: string,
+    pulled: docker.RemoteImage,
+    preBoot: pulumi.Resource,
+  ): StartedContainer {
+    const cfg = args.config;
+    const child = { parent: this };
+    const vl = versionLabel(version);
     const id = `${name}-${role.name}-${host.name}`;
     const run = this.runs[role.name];
-    const container = run.container;
+    const container = this.containerOf(role.name, version);
     const proxy = args.proxies[host.name];
     // Steps the switch waits for besides the container; asset copying runs beside the container start.
     const beforeSwitch: pulumi.Resource[] = [];
@@ -371,7 +465,7 @@ export class App extends pulumi.ComponentResource {
       const assetArgs = {
         dir: `${appDirectory(cfg)}/assets`,
         role: role.name,
-        version: cfg.version,
+        version,
         assetPath: cfg.assetPath,
         keep: cfg.retainContainers,
       };
@@ -395,7 +489,7 @@ export class App extends pulumi.ComponentResource {
     const envs: pulumi.Input<string>[] = [
       ...Object.entries(role.env.clear).map(([k, v]) => `${k}=${v}`),
       `KAMAL_CONTAINER_NAME=${container}`,
-      `KAMAL_VERSION=${cfg.version}`,
+      `KAMAL_VERSION=${version}`,
       `KAMAL_HOST=${host.name}`,
       `KAMAL_DESTINATION=${cfg.stack}`,
       `BERTH_STACK=${cfg.stack}`,
@@ -418,7 +512,7 @@ export class App extends pulumi.ComponentResource {
           service: cfg.service,
           role: role.name,
           destination: cfg.stack,
-          "berth.version": cfg.version,
+          "berth.version": version,
         })
           .map(([label, value]): docker.types.input.ContainerLabel => ({ label, value }))
           .concat([{ label: "berth.host-generation", value: host.generation }]),
@@ -433,62 +527,26 @@ export class App extends pulumi.ComponentResource {
       {
         ...child,
         provider: host.docker,
-        dependsOn: [pulled, ...(proxy ? [proxy.container] : []), ...this.beforeContainers],
+        // The boot group's turn (pre-app-boot), what the host restores before the app's first
+        // container (Litestream), and the accessories the app talks to.
+        dependsOn: [
+          pulled,
+          preBoot,
+          ...(proxy ? [proxy.container] : []),
+          ...(args.beforeApp?.[host.name] ?? []),
+          ...this.beforeContainers,
+        ],
       },
     );
     this.containers[`${id}-${vl}-${run.fingerprint}`] = app;
-
-    if (!role.proxy) {
-      return new command.remote.Command(
-        `${id}-${vl}-ready`,
-        {
-          connection: host.connection,
-          create: awaitRunningScript(container, cfg.readinessDelay, Math.max(60, cfg.readinessDelay * 4)),
-          // A container created again (on a replaced server) is waited for again.
-          triggers: [app.id],
-          addPreviousOutputInEnv: false,
-        },
-        { ...child, dependsOn: [app] },
-      );
-    }
-
-    const service = proxyService(cfg.service, role.name, cfg.stack);
-    const proxyDeps = proxy ? [proxy.container] : [];
-    // One unversioned route per role and host. Its state records what it last switched kamal-proxy
-    // to (a failed switch leaves the state as it was), so whenever the program's container differs
-    // from that (a new version or fingerprint, a rollback after an update that failed after this
-    // host's switch, a replaced server) the step runs again, and it points kamal-proxy at a
-    // container of this program, which this update never deletes. Its delete removes the route.
-    const route = new command.remote.Command(
-      `${id}-route`,
-      {
-        connection: host.connection,
-        create: pulumi
-          .all([app.id, proxy ? proxy.container.id : ""])
-          .apply(([containerId, proxyId]) =>
-            routeScript(service, container, role.proxy!, { container: containerId, proxy: proxyId || undefined }),
-          ),
-        delete: proxyRemoveScript(service),
-        addPreviousOutputInEnv: false,
-      },
-      { ...child, dependsOn: [app, ...proxyDeps, ...beforeSwitch] },
-    );
-    this.routes[`${id}-route`] = route;
-    new command.remote.Command(
-      `${id}-maintenance`,
-      {
-        connection: host.connection,
-        create: maintenanceScript(service, cfg.maintenance.enabled, role.proxy.drainTimeout, cfg.maintenance.message),
-        // While on, re-applied after every switch so a new container stays behind the maintenance page.
-        triggers: [
-          cfg.maintenance.enabled,
-          cfg.maintenance.message ?? "",
-          ...(cfg.maintenance.enabled ? [container] : []),
-        ],
-        addPreviousOutputInEnv: false,
-      },
-      { ...child, dependsOn: [route] },
-    );
-    return route;
+    return { app, name: container, beforeSwitch };
   }
+}
+
+interface StartedContainer {
+  app: docker.Container;
+  /** Its docker name. */
+  name: string;
+  /** What its switch waits for besides it (the asset copy). */
+  beforeSwitch: pulumi.Resource[];
 }
