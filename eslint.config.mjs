@@ -44,4 +44,23 @@ export default tseslint.config(
     },
     rules: { "@typescript-eslint/no-require-imports": "off" },
   },
+  {
+    // The fleet dashboard: a plain script in the browser.
+    files: ["fleet/dashboard/**/*.js"],
+    languageOptions: {
+      sourceType: "script",
+      globals: {
+        document: "readonly",
+        window: "readonly",
+        location: "readonly",
+        history: "readonly",
+        localStorage: "readonly",
+        fetch: "readonly",
+        Node: "readonly",
+        URLSearchParams: "readonly",
+        AbortController: "readonly",
+        TextDecoder: "readonly",
+      },
+    },
+  },
 );

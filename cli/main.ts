@@ -1,5 +1,6 @@
 // The `berth` command line: one program, each command registered from its own module.
 import { Command, CommanderError } from "commander";
+import { registerFleet } from "../fleet/cli";
 import { commandIndex, expandAlias, readAliases, stackArgument } from "./aliases";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -42,6 +43,7 @@ export function buildProgram(io: Io): Command {
   registerInit(program, io);
   registerDoctor(program, io);
   registerDeploy(program, io);
+  registerFleet(program, io);
   program.addHelpText(
     "after",
     "\nYour own commands come from berth:aliases in Pulumi.<stack>.yaml (berth NAME --stack S).\n",

@@ -122,8 +122,11 @@ export function usableHostKey(keys: string[]): string | undefined {
   return keys.find((k) => !k.startsWith("ssh-rsa "));
 }
 
-const hostKeysHelp = (name: string, address: string, port: number) =>
-  `get it with \`ssh-keyscan -p ${port} -t ed25519 ${address}\`, check that its fingerprint (\`ssh-keygen -lf <file>\`) is the one the machine shows for itself (\`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` on its console), then \`pulumi config set --path 'berth:hosts.${name}.hostKeys[0]' 'ssh-ed25519 AAAA...'\``;
+/** How to obtain a machine's host key and check it is the machine's own. */
+export const hostKeyScan = (address: string, port: number) =>
+  `get it with \`ssh-keyscan -p ${port} -t ed25519 ${address}\`, check that its fingerprint (\`ssh-keygen -lf <file>\`) is the one the machine shows for itself (\`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` on its console)`;
+export const hostKeysHelp = (name: string, address: string, port: number) =>
+  `${hostKeyScan(address, port)}, then \`pulumi config set --path 'berth:hosts.${name}.hostKeys[0]' 'ssh-ed25519 AAAA...'\``;
 
 /** One configured host, as written. `address` decides whether it is an existing machine. */
 const hostInput = z

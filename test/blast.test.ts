@@ -115,6 +115,9 @@ describe("blast radius of the example stacks", () => {
   });
 
   it("covers every required change on at least one stack, with a provider rule for every resource type", () => {
+    // Each entry classifies the whole rendered stack, so an empty row list is a broken render.
+    for (const e of matrix)
+      assert.ok(e.rows.filter((r) => r.resource.custom).length > 20, `${e.change.id} on ${e.stack}`);
     for (const id of REQUIRED)
       assert.ok(
         matrix.some((m) => m.change.id === id),
@@ -128,14 +131,18 @@ describe("blast radius of the example stacks", () => {
   });
 
   it("replaces or deletes a data-holding resource only when the change is about that resource", () => {
+    let checked = 0;
     for (const e of matrix) {
       for (const r of lost(e.rows).filter((x) => x.stateful)) {
+        checked++;
         assert.ok(
           e.change.about?.(r.resource.name),
           `${e.change.title} (${e.stack}) would ${r.outcome} ${r.resource.name}`,
         );
       }
     }
+    // Moving the data host does lose stateful resources: the rule above was exercised.
+    assert.ok(checked > 0, "no change in the matrix replaces a stateful resource");
   });
 
   it("flags every protected resource a change would replace or delete", () => {

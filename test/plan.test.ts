@@ -45,8 +45,7 @@ for (const stack of ["staging", "production"]) {
 
     it("masks every secret and says where the real change set comes from", () => {
       const plan = JSON.parse(json);
-      assert.equal(plan.note, PLAN_NOTE);
-      assert.match(PLAN_NOTE, /The real change set comes from `pulumi preview`/);
+      assert.match(plan.note, /The real change set comes from `pulumi preview`/);
       assert.deepEqual([...plan.standIns].sort(), [...EXAMPLE_SECRETS[stack]].sort());
       // The stand-in values start with "[secret] berth:"; seeing one means a secret leaked.
       assert.ok(!json.includes("[secret] berth:"), "a secret value appears unmasked");
