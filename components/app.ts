@@ -9,6 +9,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ContainerOptions, DEFAULT_LOG_OPTIONS } from "../config/app";
+import { Canary } from "../config/rollout";
 import { Accessory, DeployConfig, Role } from "../config/schema";
 import { Secrets } from "../config/stack";
 import { DOCKER_NETWORK } from "./bootstrap";
@@ -29,6 +30,7 @@ import {
 } from "./commands";
 import { Host } from "./host";
 import { Proxy } from "./proxy";
+import { rolloutScript, rolloutStopScript, verifyCommandScript, verifyScript } from "./rollout";
 
 export interface AppArgs {
   config: DeployConfig;
@@ -204,6 +206,19 @@ export interface RoleOutput {
   hosts: string[];
   container: string;
   proxied: boolean;
+  /** While a host canary runs: the container of each host, some of them the canary's. */
+  containers?: Record<string, string>;
+}
+
+/** A canary as the stack outputs describe it, for `berth rollout` and people. */
+export interface CanaryOutput {
+  version: string;
+  strategy: "traffic" | "hosts";
+  /** The split the rollout step sets (strategy traffic); `berth rollout set` changes it live. */
+  percent: number;
+  allowlist: string[];
+  /** Per role running the canary: its kamal-proxy service, the canary container and its hosts. */
+  roles: Record<string, { service: string; container: string; hosts: string[] }>;
 }
 
 export class App extends pulumi.ComponentResource {
@@ -216,6 +231,8 @@ export class App extends pulumi.ComponentResource {
   /** Per role and host (`<app>-<role>-<host>-route`): the switch of kamal-proxy's route. */
   readonly routes: Record<string, command.remote.Command> = {};
   readonly hooks: Partial<Record<HookName, command.local.Command[]>> = {};
+  /** The canary running now (berth:canary), if any. */
+  readonly canary?: CanaryOutput;
   private beforeContainers: pulumi.Resource[] = [];
   private readonly config: DeployConfig;
 
@@ -227,6 +244,14 @@ export class App extends pulumi.ComponentResource {
     const version = cfg.version;
     const vl = versionLabel(version);
     const image: pulumi.Input<string> = args.builtImage ?? imageRef(cfg.image, version);
+    const imageOf = (v: string): pulumi.Input<string> => (v === version ? image : imageRef(cfg.image, v));
+    // A canary (berth:canary) runs either alone on the hosts of a host canary, whose routes then
+    // serve it, or beside the current version as kamal-proxy's rollout target of proxied roles.
+    const canary = cfg.canary;
+    const versionOn = (host: string) =>
+      canary?.strategy === "hosts" && canary.hosts.includes(host) ? canary.version : version;
+    const canaryBeside = (host: string, role: Role) =>
+      canary?.strategy === "traffic" && !!role.proxy && (!canary.hosts.length || canary.hosts.includes(host));
     const hostsRunningApp = [...new Set(cfg.roles.flatMap((r) => r.hosts))];
     const rolesOn = (host: string) => cfg.roles.filter((r) => r.hosts.includes(host));
     const stateFile = `.berth/${cfg.stack}.deploy-started`;
@@ -236,7 +261,12 @@ export class App extends pulumi.ComponentResource {
       this.runs[role.name] = roleRun(cfg, role, args.secrets, Object.keys(args.extraEnv ?? {}));
     // What every per-deploy step (hooks, backups, prune, boot waits) runs again for: a new version,
     // or anything else a container runs (an env value, a secret, an option), as a new version would.
-    const release = [version, ...cfg.roles.map((r) => `${r.name}=${this.runs[r.name].fingerprint}`)];
+    // A canary is part of the release too: backups run before it starts (it may migrate).
+    const release = [
+      version,
+      ...cfg.roles.map((r) => `${r.name}=${this.runs[r.name].fingerprint}`),
+      ...(canary ? [`canary=${canary.version}`, `${canary.strategy}=${canary.hosts.join(",")}`] : []),
+    ];
 
     const hookEnv = (extra: Record<string, pulumi.Input<string>>) => {
       const base: Record<string, pulumi.Input<string>> = {
@@ -294,18 +324,23 @@ export class App extends pulumi.ComponentResource {
     // before booting anything (basecamp/kamal lib/kamal/cli/main.rb deploy: build pull, then
     // app boot; cli/app.rb boot: boot groups after that). However many boot groups follow, a
     // deploy waits for one pull, and a failed pull stops it before any host switched.
-    const pulls: Record<string, docker.RemoteImage> = {};
+    const pulls: Record<string, Record<string, docker.RemoteImage>> = {};
     for (const hostName of hostsRunningApp) {
       const host = args.hosts[hostName];
-      pulls[hostName] = new docker.RemoteImage(
-        `${name}-${hostName}-${vl}-image`,
-        // Kept on the host after this version leaves the program: rollbacks need no pull.
-        { name: image, keepLocally: true, triggers: { host: host.generation } },
-        { ...child, provider: host.docker, dependsOn: [preDeploy, host.ready] },
-      );
+      const versions = new Set([versionOn(hostName)]);
+      if (rolesOn(hostName).some((r) => canaryBeside(hostName, r))) versions.add(canary!.version);
+      pulls[hostName] = {};
+      for (const v of versions) {
+        pulls[hostName][v] = new docker.RemoteImage(
+          `${name}-${hostName}-${versionLabel(v)}-image`,
+          // Kept on the host after this version leaves the program: rollbacks need no pull.
+          { name: imageOf(v), keepLocally: true, triggers: { host: host.generation } },
+          { ...child, provider: host.docker, dependsOn: [preDeploy, host.ready] },
+        );
+      }
     }
 
-    let previous: pulumi.Resource[] = [preDeploy, ...Object.values(pulls)];
+    let previous: pulumi.Resource[] = [preDeploy, ...Object.values(pulls).flatMap((p) => Object.values(p))];
     const groups = bootGroups(hostsRunningApp, cfg.boot.limit);
     groups.forEach((group, gi) => {
       const suffix = groups.length > 1 ? `-${gi + 1}` : "";
@@ -315,7 +350,13 @@ export class App extends pulumi.ComponentResource {
         const host = args.hosts[hostName];
         const hostSteps: pulumi.Resource[] = [];
         for (const role of rolesOn(hostName)) {
-          hostSteps.push(this.deployRole(name, role, host, args, pulls[hostName], preBoot));
+          const steps = this.deployRole(name, role, host, args, {
+            version: versionOn(hostName),
+            pulls: pulls[hostName],
+            canary: canaryBeside(hostName, role) ? canary : undefined,
+            preBoot,
+          });
+          hostSteps.push(...steps);
         }
         // After the host's switches: the deployed image is recorded on the host first, and the
         // images of the last `retainContainers` deploys stay for rollbacks without a pull.
@@ -323,7 +364,7 @@ export class App extends pulumi.ComponentResource {
           `${name}-${hostName}-prune`,
           {
             connection: host.connection,
-            create: pulumi.output(image).apply((ref) =>
+            create: pulumi.output(imageOf(versionOn(hostName))).apply((ref) =>
               pruneImagesScript({
                 image: cfg.image,
                 ref,
@@ -351,16 +392,57 @@ export class App extends pulumi.ComponentResource {
         ];
       }
     });
+    if (cfg.verify?.command) {
+      // The user's own check, once every host switched and passed its window.
+      previous = [
+        new command.local.Command(
+          `${name}-verify`,
+          {
+            create: verifyCommandScript(cfg.verify.command),
+            environment: hookEnv({ KAMAL_HOSTS: addresses(hostsRunningApp) }),
+            triggers: release,
+          },
+          { ...child, dependsOn: previous },
+        ),
+      ];
+    }
     runHook("post-deploy", "", { KAMAL_HOSTS: addresses(hostsRunningApp) }, previous);
 
     for (const role of cfg.roles) {
+      const main = this.runs[role.name].container;
+      const onHosts = Object.fromEntries(role.hosts.map((h) => [h, this.containerOf(role.name, versionOn(h))]));
       this.roles[role.name] = {
         hosts: role.hosts,
-        container: this.runs[role.name].container,
+        container: main,
         proxied: role.proxy !== undefined,
+        // Only while a host canary runs do a role's hosts run different containers.
+        ...(Object.values(onHosts).some((c) => c !== main) ? { containers: onHosts } : {}),
       };
     }
-    this.registerOutputs({ roles: this.roles });
+    if (canary) {
+      const roles = cfg.roles.filter((r) =>
+        r.hosts.some((h) => (canary.strategy === "hosts" ? versionOn(h) !== version : canaryBeside(h, r))),
+      );
+      this.canary = {
+        version: canary.version,
+        strategy: canary.strategy,
+        percent: canary.percent,
+        allowlist: canary.allowlist,
+        roles: Object.fromEntries(
+          roles.map((r) => [
+            r.name,
+            {
+              service: proxyService(cfg.service, r.name, cfg.stack),
+              container: this.containerOf(r.name, canary.version),
+              hosts: r.hosts.filter((h) =>
+                canary.strategy === "hosts" ? versionOn(h) !== version : canaryBeside(h, r),
+              ),
+            },
+          ]),
+        ),
+      };
+    }
+    this.registerOutputs({ roles: this.roles, canary: this.canary });
   }
 
   /** The docker name of a role's container for a version. */
@@ -369,33 +451,37 @@ export class App extends pulumi.ComponentResource {
     return containerName(cfg.service, role, cfg.stack, version, this.runs[role].fingerprint);
   }
 
-  /** One role on one host: its container, then the proxy switch or the readiness wait. */
+  /**
+   * One role on one host: its container, then the proxy switch (and a canary beside it as
+   * kamal-proxy's rollout target) or the readiness wait, then the checks after the switch.
+   */
   private deployRole(
     name: string,
     role: Role,
     host: Host,
     args: AppArgs,
-    pulled: docker.RemoteImage,
-    preBoot: pulumi.Resource,
-  ): pulumi.Resource {
+    d: { version: string; pulls: Record<string, docker.RemoteImage>; canary?: Canary; preBoot: pulumi.Resource },
+  ): pulumi.Resource[] {
     const cfg = args.config;
     const child = { parent: this };
     const id = `${name}-${role.name}-${host.name}`;
     const proxy = args.proxies[host.name];
-    const main = this.startContainer(name, role, host, args, cfg.version, pulled, preBoot);
+    const main = this.startContainer(name, role, host, args, d.version, d.pulls[d.version], d.preBoot);
 
     if (!role.proxy) {
-      return new command.remote.Command(
-        `${id}-${versionLabel(cfg.version)}-ready`,
-        {
-          connection: host.connection,
-          create: awaitRunningScript(main.name, cfg.readinessDelay, Math.max(60, cfg.readinessDelay * 4)),
-          // A container created again (on a replaced server) is waited for again.
-          triggers: [main.app.id],
-          addPreviousOutputInEnv: false,
-        },
-        { ...child, dependsOn: [main.app] },
-      );
+      return [
+        new command.remote.Command(
+          `${id}-${versionLabel(d.version)}-ready`,
+          {
+            connection: host.connection,
+            create: awaitRunningScript(main.name, cfg.readinessDelay, Math.max(60, cfg.readinessDelay * 4)),
+            // A container created again (on a replaced server) is waited for again.
+            triggers: [main.app.id],
+            addPreviousOutputInEnv: false,
+          },
+          { ...child, dependsOn: [main.app] },
+        ),
+      ];
     }
 
     const service = proxyService(cfg.service, role.name, cfg.stack);
@@ -404,7 +490,7 @@ export class App extends pulumi.ComponentResource {
     // One unversioned route per role and host. Its state records what it last switched kamal-proxy
     // to (a failed switch leaves the state as it was), so whenever the program's container differs
     // from that (a new version or fingerprint, a rollback after an update that failed after this
-    // host's switch, a replaced server) the step runs again, and it points
+    // host's switch, a replaced server, a promoted canary) the step runs again, and it points
     // kamal-proxy at a container of this program, which this update never deletes. Its delete
     // removes the route.
     const route = new command.remote.Command(
@@ -437,7 +523,66 @@ export class App extends pulumi.ComponentResource {
       },
       { ...child, dependsOn: [route] },
     );
-    return route;
+    const steps: pulumi.Resource[] = [route];
+
+    let canary: StartedContainer | undefined;
+    if (d.canary) {
+      const split = d.canary;
+      const beside = this.startContainer(name, role, host, args, split.version, d.pulls[split.version], d.preBoot);
+      canary = beside;
+      // One unversioned rollout step per role and host, like the route: it re-runs whenever the
+      // canary container, kamal-proxy or the split changes, and its delete (the canary removed:
+      // promoted or aborted) stops the split, before the canary container is deleted.
+      const rollout = new command.remote.Command(
+        `${id}-rollout`,
+        {
+          connection: host.connection,
+          create: pulumi.all([beside.app.id, proxyId]).apply(([containerId, pid]) =>
+            rolloutScript(service, beside.name, role.proxy!, split, {
+              container: containerId,
+              proxy: pid || undefined,
+            }),
+          ),
+          delete: rolloutStopScript(service),
+          addPreviousOutputInEnv: false,
+        },
+        { ...child, dependsOn: [route, beside.app, ...proxyDeps, ...beside.beforeSwitch] },
+      );
+      this.routes[`${id}-rollout`] = rollout;
+      steps.push(rollout);
+    }
+
+    const verify = cfg.verify;
+    if (verify) {
+      const p = role.proxy;
+      steps.push(
+        new command.remote.Command(
+          `${id}-verify`,
+          {
+            connection: host.connection,
+            // The ids of what it checks: a new switch or rollout target is verified again.
+            create: pulumi.all([main.app.id, canary ? canary.app.id : ""]).apply(([mainId, canaryId]) =>
+              verifyScript(
+                { ...verify, path: verify.path ?? p.healthcheck.path },
+                {
+                  service,
+                  hosts: p.hosts,
+                  ssl: p.ssl,
+                  pathPrefix: p.pathPrefixes[0],
+                  appPort: p.appPort,
+                  containers: [main.name, ...(canary ? [canary.name] : [])],
+                  canaryCookie: d.canary?.allowlist[0],
+                  ids: [mainId, ...(canaryId ? [canaryId] : [])],
+                },
+              ),
+            ),
+            addPreviousOutputInEnv: false,
+          },
+          { ...child, dependsOn: [...steps] },
+        ),
+      );
+    }
+    return steps;
   }
 
   /** A role's container for a version on a host, with its asset copy when the role serves assets. */
