@@ -104,7 +104,7 @@ export interface VerifyTargets {
  * Requests the switched role for `window` seconds, every `interval` seconds; more than
  * `maxFailures` failed requests fail the step with the failures seen. The verdict line is built at
  * run time (`verification $verdict`), so the script's own text, which Pulumi prints with a failed
- * command, never contains it: `berth deploy --verify` reads it to tell a failed verification from
+ * command, never contains it: `berth up --verify` reads it to tell a failed verification from
  * any other failure.
  */
 export function verifyScript(v: VerifyConfig & { path: string }, t: VerifyTargets): string {

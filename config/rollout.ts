@@ -84,7 +84,7 @@ export const verifySchema = z
       .boolean()
       .default(false)
       .describe(
-        "`berth deploy` rolls back to the last good update from the stack's history when verification fails, as `berth deploy --verify` does. `pulumi up` itself only fails.",
+        "`berth up` rolls back to the last good update from the stack's history when verification fails, as `berth up --verify` does. `pulumi up` itself only fails.",
       ),
   })
   .describe(
@@ -157,7 +157,7 @@ export const deployWindowsSchema = z
       .boolean()
       .default(false)
       .describe(
-        "Let `pulumi up` run outside the windows (an emergency). For one run only, set the environment variable BERTH_FORCE_DEPLOY=1 instead (`berth deploy --force` does).",
+        "Let `pulumi up` run outside the windows (an emergency). For one run only, set the environment variable BERTH_FORCE_DEPLOY=1 instead (`berth up --force` does).",
       ),
   })
   .describe(
@@ -319,7 +319,7 @@ export function outsideWindows(cfg: DeployWindowsConfig, now: Date): string | un
   return [
     `berth:deployWindows: pulumi up refused at ${here.text}, outside the allowed windows (${cfg.allow.join(", ")}).`,
     next ? `The next window opens ${next}.` : "",
-    "To deploy now anyway, run it with BERTH_FORCE_DEPLOY=1 (berth deploy --force), or set berth:deployWindows.force: true. `pulumi preview` is never refused.",
+    "To deploy now anyway, run it with BERTH_FORCE_DEPLOY=1 (berth up --force), or set berth:deployWindows.force: true. `pulumi preview` is never refused.",
   ]
     .filter(Boolean)
     .join(" ");

@@ -189,6 +189,7 @@ export const BUILT_IN_COMMANDS = [
   "doctor",
   "up",
   "preview",
+  "rollout",
   "fleet",
   "help",
 ];
