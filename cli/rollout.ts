@@ -2,7 +2,9 @@
 // deployed like any other, so the stack's history records every step of it; and `berth up
 // --verify`, which rolls back to the last good update when the verification after the switch fails.
 import { Command } from "commander";
-import { readOutputs } from "./outputs";
+import { quote } from "shell-quote";
+import { parseSshUrl, readOutputs, StackOutputs } from "./outputs";
+import { captureOnHost, PROXY_CONTAINER } from "./remote";
 import { deployed, parseHistory, Update, VERSION_KEY } from "./history";
 import { CliError, execute, Io } from "./process";
 import { changeAndDeploy, configGet, pulumiBinary, resolveStack, stackHistoryJson, stackOutputsJson } from "./pulumi";
@@ -41,11 +43,45 @@ export function percentOf(text: string): number {
   return n;
 }
 
-async function runningCanary(io: Io, stack: string): Promise<{ version: string; canary?: CanaryStatus }> {
-  const outputs = readOutputs(await stackOutputsJson(io, stack), stack) as ReturnType<typeof readOutputs> & {
+async function runningCanary(
+  io: Io,
+  stack: string,
+): Promise<{ version: string; canary?: CanaryStatus; outputs: StackOutputs }> {
+  const outputs = readOutputs(await stackOutputsJson(io, stack), stack) as StackOutputs & {
     canary?: CanaryStatus | null;
   };
-  return { version: outputs.version, canary: outputs.canary ?? undefined };
+  return { version: outputs.version, canary: outputs.canary ?? undefined, outputs };
+}
+
+/**
+ * Where kamal-proxy v0.9.2 keeps its state in its container: the kamal-proxy user's home
+ * (its Dockerfile's useradd), .config/kamal-proxy/kamal-proxy.state (internal/server/config.go
+ * StatePath), rewritten after each change as a JSON list of services (router.go
+ * saveStateSnapshot, service.go MarshalJSON).
+ */
+export const PROXY_STATE_FILE = "/home/kamal-proxy/.config/kamal-proxy/kamal-proxy.state";
+
+interface ProxyService {
+  name: string;
+  active_targets?: string[] | null;
+  rollout_targets?: string[] | null;
+  rollout_controller?: { percentage: number; allowlist?: string[] | null } | null;
+}
+
+/** One line per service: what kamal-proxy on the host serves and splits right now. */
+export function liveText(host: string, service: string, state: string): string {
+  let services: ProxyService[];
+  try {
+    services = JSON.parse(state) as ProxyService[];
+  } catch {
+    return `  ${host}: kamal-proxy's state could not be read\n`;
+  }
+  const s = services.find((x) => x.name === service);
+  if (!s) return `  ${host}: kamal-proxy has no service ${service}\n`;
+  const split = s.rollout_controller
+    ? `${s.rollout_controller.percentage}%${s.rollout_controller.allowlist?.length ? ` + ${s.rollout_controller.allowlist.join(",")}` : ""} to ${(s.rollout_targets ?? []).join(", ")}`
+    : "no split";
+  return `  ${host}: ${service} serves ${(s.active_targets ?? []).join(", ")}; ${split}\n`;
 }
 
 async function requireCanary(io: Io, stack: string, verb: string): Promise<CanaryStatus> {
@@ -82,8 +118,26 @@ export function registerRollout(program: Command, io: Io): void {
     .option(...stackOpt)
     .action(async (opts: { stack?: string }) => {
       const stack = await resolveStack(io, opts.stack);
-      const { version, canary } = await runningCanary(io, stack);
+      const { version, canary, outputs } = await runningCanary(io, stack);
       io.out(canaryText(stack, version, canary));
+      // What each host's kamal-proxy serves and splits now (after a failed update it may differ).
+      const proxied = Object.entries(outputs.roles).filter(([, r]) => r.proxied);
+      if (proxied.length) io.out("Live on the hosts:\n");
+      const read = quote(["docker", "exec", PROXY_CONTAINER, "cat", PROXY_STATE_FILE]);
+      for (const [name, role] of proxied) {
+        // kamal-proxy's service of a role, as components/commands.ts proxyService names it.
+        const service = canary?.roles[name]?.service ?? `${outputs.service}-${name}-${outputs.stack}`;
+        for (const host of role.hosts) {
+          const h = outputs.hosts[host];
+          if (!h) continue;
+          const r = await captureOnHost(io, host, parseSshUrl(h.ssh), read, outputs.knownHosts);
+          io.out(
+            r.code === 0
+              ? liveText(host, service, r.stdout)
+              : `  ${host}: could not read kamal-proxy's state (exit ${r.code})\n`,
+          );
+        }
+      }
     });
 
   rollout
