@@ -27,9 +27,6 @@ import { ResolvedProxy } from "../config/schema";
 import { VerifyConfig } from "../config/rollout";
 import { PROXY_CONTAINER, shq } from "./commands";
 
-/** Where kamal-proxy keeps its state in its container (its user's home, berth's proxy volume). */
-export const PROXY_STATE_FILE = "/home/kamal-proxy/.config/kamal-proxy/kamal-proxy.state";
-
 /** `kamal-proxy rollout deploy` flags for a role's canary container. */
 export function rolloutDeployArgs(target: string, p: ResolvedProxy): string[] {
   return [
