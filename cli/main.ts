@@ -14,6 +14,7 @@ import { registerPlan } from "./plan";
 import { CliError, Io, processIo } from "./process";
 import { resolveStack } from "./pulumi";
 import { registerRemote } from "./remote";
+import { registerRollout } from "./rollout";
 
 /** `berth 0.1.0 (@pulumi/pulumi 3.248.0)`: berth's version and the Pulumi SDK the program uses. */
 function versionText(): string {
@@ -43,6 +44,7 @@ export function buildProgram(io: Io): Command {
   registerInit(program, io);
   registerDoctor(program, io);
   registerDeploy(program, io);
+  registerRollout(program, io);
   registerFleet(program, io);
   program.addHelpText(
     "after",

@@ -86,7 +86,8 @@ export async function configSet(io: Io, stack: string, key: string, value: strin
 export async function changeAndDeploy(
   io: Io,
   stack: string,
-  changes: { key: string; value: string; stateOnly?: boolean }[],
+  /** A value undefined removes the key. */
+  changes: { key: string; value: string | undefined; stateOnly?: boolean }[],
   opts: { yes: boolean; message: string },
 ): Promise<void> {
   const previous = new Map<string, string | undefined>();
@@ -98,7 +99,10 @@ export async function changeAndDeploy(
       else await execute(io, pulumiBinary(io), pulumiArgs.configRm(stack, key), { capture: true });
     }
   };
-  for (const c of changes) await configSet(io, stack, c.key, c.value);
+  for (const c of changes)
+    if (c.value !== undefined) await configSet(io, stack, c.key, c.value);
+    else if (previous.get(c.key) !== undefined)
+      await execute(io, pulumiBinary(io), pulumiArgs.configRm(stack, c.key), { capture: true });
   try {
     await stream(io, pulumiArgs.preview(stack), `previewing stack ${stack}`);
     if (!opts.yes && !(await io.confirm(`Deploy this to stack ${stack}?`)))

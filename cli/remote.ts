@@ -143,6 +143,27 @@ async function onHosts(
   }
 }
 
+/** One command on one host, its output captured (for commands that read state, not for people). */
+export async function captureOnHost(
+  io: Io,
+  host: string,
+  ssh: SshEndpoint,
+  command: string,
+  knownHosts?: string,
+): Promise<{ code: number; stdout: string }> {
+  const dir = knownHosts ? fs.mkdtempSync(path.join(os.tmpdir(), "berth-known-hosts-")) : undefined;
+  const knownHostsFile = dir ? path.join(dir, "known_hosts") : undefined;
+  if (knownHostsFile) fs.writeFileSync(knownHostsFile, knownHosts!, { mode: 0o600 });
+  try {
+    return await execute(io, sshBinary(io), sshArgs(ssh, command, { knownHostsFile }), {
+      capture: true,
+      missing: "Install an OpenSSH client, or point BERTH_SSH at one.",
+    });
+  } finally {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Interactive and follow-mode commands run on one host: the one given, or the first. */
 function single(io: Io, targets: Target[], why: string): Target[] {
   if (targets.length > 1)

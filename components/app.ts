@@ -10,6 +10,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ContainerOptions, DEFAULT_LOG_OPTIONS } from "../config/app";
 import { VERSION_LABEL } from "../config/names";
+import { Canary } from "../config/rollout";
 import { Accessory, DeployConfig, Role } from "../config/schema";
 import { Secrets } from "../config/stack";
 import { DOCKER_NETWORK } from "./bootstrap";
@@ -31,6 +32,7 @@ import {
 import { Host } from "./host";
 import { Proxy } from "./proxy";
 import { installCertificate, ProxyCertificate } from "./tls";
+import { rolloutScript, rolloutStopScript, verifyCommandScript, verifyScript } from "./rollout";
 
 export interface AppArgs {
   config: DeployConfig;
@@ -214,6 +216,19 @@ export interface RoleOutput {
   hosts: string[];
   container: string;
   proxied: boolean;
+  /** While a host canary runs: the container of each host, some of them the canary's. */
+  containers?: Record<string, string>;
+}
+
+/** A canary as the stack outputs describe it, for `berth rollout` and people. */
+export interface CanaryOutput {
+  version: string;
+  strategy: "traffic" | "hosts";
+  /** The split the rollout step sets (strategy traffic); `berth rollout set` changes it live. */
+  percent: number;
+  allowlist: string[];
+  /** Per role running the canary: its kamal-proxy service, the canary container and its hosts. */
+  roles: Record<string, { service: string; container: string; hosts: string[] }>;
 }
 
 export class App extends pulumi.ComponentResource {
@@ -226,15 +241,27 @@ export class App extends pulumi.ComponentResource {
   /** Per role and host (`<app>-<role>-<host>-route`): the switch of kamal-proxy's route. */
   readonly routes: Record<string, command.remote.Command> = {};
   readonly hooks: Partial<Record<HookName, command.local.Command[]>> = {};
+  /** The canary running now (berth:canary), if any. */
+  readonly canary?: CanaryOutput;
   private beforeContainers: pulumi.Resource[] = [];
+  private readonly config: DeployConfig;
 
   constructor(name: string, args: AppArgs, opts?: pulumi.ComponentResourceOptions) {
     super("berth:app:App", name, {}, opts);
     const cfg = args.config;
+    this.config = cfg;
     const child = { parent: this };
     const version = cfg.version;
     const vl = versionLabel(version);
     const image: pulumi.Input<string> = args.builtImage ?? imageRef(cfg.image, version);
+    const imageOf = (v: string): pulumi.Input<string> => (v === version ? image : imageRef(cfg.image, v));
+    // A canary (berth:canary) runs either alone on the hosts of a host canary, whose routes then
+    // serve it, or beside the current version as kamal-proxy's rollout target of proxied roles.
+    const canary = cfg.canary;
+    const versionOn = (host: string) =>
+      canary?.strategy === "hosts" && canary.hosts.includes(host) ? canary.version : version;
+    const canaryBeside = (host: string, role: Role) =>
+      canary?.strategy === "traffic" && !!role.proxy && (!canary.hosts.length || canary.hosts.includes(host));
     const hostsRunningApp = [...new Set(cfg.roles.flatMap((r) => r.hosts))];
     const rolesOn = (host: string) => cfg.roles.filter((r) => r.hosts.includes(host));
     const stateFile = `.berth/${cfg.stack}.deploy-started`;
@@ -244,7 +271,12 @@ export class App extends pulumi.ComponentResource {
       this.runs[role.name] = roleRun(cfg, role, args.secrets, Object.keys(args.extraEnv ?? {}));
     // What every per-deploy step (hooks, backups, prune, boot waits) runs again for: a new version,
     // or anything else a container runs (an env value, a secret, an option), as a new version would.
-    const release = [version, ...cfg.roles.map((r) => `${r.name}=${this.runs[r.name].fingerprint}`)];
+    // A canary is part of the release too: backups run before it starts (it may migrate).
+    const release = [
+      version,
+      ...cfg.roles.map((r) => `${r.name}=${this.runs[r.name].fingerprint}`),
+      ...(canary ? [`canary=${canary.version}`, `${canary.strategy}=${canary.hosts.join(",")}`] : []),
+    ];
 
     const hookEnv = (extra: Record<string, pulumi.Input<string>>) => {
       const base: Record<string, pulumi.Input<string>> = {
@@ -298,7 +330,27 @@ export class App extends pulumi.ComponentResource {
     );
     this.beforeContainers = [...(args.beforeContainers ?? []), ...backups];
 
-    let previous: pulumi.Resource[] = [preDeploy];
+    // Every host pulls first, all at once, right after pre-deploy, as Kamal pulls on every host
+    // before booting anything (basecamp/kamal lib/kamal/cli/main.rb deploy: build pull, then
+    // app boot; cli/app.rb boot: boot groups after that). However many boot groups follow, a
+    // deploy waits for one pull, and a failed pull stops it before any host switched.
+    const pulls: Record<string, Record<string, docker.RemoteImage>> = {};
+    for (const hostName of hostsRunningApp) {
+      const host = args.hosts[hostName];
+      const versions = new Set([versionOn(hostName)]);
+      if (rolesOn(hostName).some((r) => canaryBeside(hostName, r))) versions.add(canary!.version);
+      pulls[hostName] = {};
+      for (const v of versions) {
+        pulls[hostName][v] = new docker.RemoteImage(
+          `${name}-${hostName}-${versionLabel(v)}-image`,
+          // Kept on the host after this version leaves the program: rollbacks need no pull.
+          { name: imageOf(v), keepLocally: true, triggers: { host: host.generation } },
+          { ...child, provider: host.docker, dependsOn: [preDeploy, host.ready] },
+        );
+      }
+    }
+
+    let previous: pulumi.Resource[] = [preDeploy, ...Object.values(pulls).flatMap((p) => Object.values(p))];
     const groups = bootGroups(hostsRunningApp, cfg.boot.limit);
     groups.forEach((group, gi) => {
       const suffix = groups.length > 1 ? `-${gi + 1}` : "";
@@ -306,17 +358,15 @@ export class App extends pulumi.ComponentResource {
       const groupSteps: pulumi.Resource[] = [];
       for (const hostName of group) {
         const host = args.hosts[hostName];
-        const provider = host.docker;
-        const pulled = new docker.RemoteImage(
-          `${name}-${hostName}-${vl}-image`,
-          // Kept on the host after this version leaves the program: rollbacks need no pull.
-          { name: image, keepLocally: true, triggers: { host: host.generation } },
-          { ...child, provider, dependsOn: [preBoot, host.ready, ...(args.beforeApp?.[hostName] ?? [])] },
-        );
         const hostSteps: pulumi.Resource[] = [];
         for (const role of rolesOn(hostName)) {
-          const step = this.deployRole(name, role, host, pulled, args);
-          hostSteps.push(step);
+          const steps = this.deployRole(name, role, host, args, {
+            version: versionOn(hostName),
+            pulls: pulls[hostName],
+            canary: canaryBeside(hostName, role) ? canary : undefined,
+            preBoot,
+          });
+          hostSteps.push(...steps);
         }
         // After the host's switches: the deployed image is recorded on the host first, and the
         // images of the last `retainContainers` deploys stay for rollbacks without a pull.
@@ -324,7 +374,7 @@ export class App extends pulumi.ComponentResource {
           `${name}-${hostName}-prune`,
           {
             connection: host.connection,
-            create: pulumi.output(image).apply((ref) =>
+            create: pulumi.output(imageOf(versionOn(hostName))).apply((ref) =>
               pruneImagesScript({
                 image: cfg.image,
                 ref,
@@ -352,46 +402,239 @@ export class App extends pulumi.ComponentResource {
         ];
       }
     });
+    if (cfg.verify?.command) {
+      // The user's own check, once every host switched and passed its window.
+      previous = [
+        new command.local.Command(
+          `${name}-verify`,
+          {
+            create: verifyCommandScript(cfg.verify.command),
+            environment: hookEnv({ KAMAL_HOSTS: addresses(hostsRunningApp) }),
+            triggers: release,
+          },
+          { ...child, dependsOn: previous },
+        ),
+      ];
+    }
     runHook("post-deploy", "", { KAMAL_HOSTS: addresses(hostsRunningApp) }, previous);
 
     for (const role of cfg.roles) {
+      const main = this.runs[role.name].container;
+      const onHosts = Object.fromEntries(role.hosts.map((h) => [h, this.containerOf(role.name, versionOn(h))]));
       this.roles[role.name] = {
         hosts: role.hosts,
-        container: this.runs[role.name].container,
+        container: main,
         proxied: role.proxy !== undefined,
+        // Only while a host canary runs do a role's hosts run different containers.
+        ...(Object.values(onHosts).some((c) => c !== main) ? { containers: onHosts } : {}),
       };
     }
-    this.registerOutputs({ roles: this.roles });
+    if (canary) {
+      const roles = cfg.roles.filter((r) =>
+        r.hosts.some((h) => (canary.strategy === "hosts" ? versionOn(h) !== version : canaryBeside(h, r))),
+      );
+      this.canary = {
+        version: canary.version,
+        strategy: canary.strategy,
+        percent: canary.percent,
+        allowlist: canary.allowlist,
+        roles: Object.fromEntries(
+          roles.map((r) => [
+            r.name,
+            {
+              service: proxyService(cfg.service, r.name, cfg.stack),
+              container: this.containerOf(r.name, canary.version),
+              hosts: r.hosts.filter((h) =>
+                canary.strategy === "hosts" ? versionOn(h) !== version : canaryBeside(h, r),
+              ),
+            },
+          ]),
+        ),
+      };
+    }
+    this.registerOutputs({ roles: this.roles, canary: this.canary });
   }
 
-  /** One role on one host: its container, then the proxy switch or the readiness wait. */
-  private deployRole(name: string, role: Role, host: Host, pulled: docker.RemoteImage, args: AppArgs): pulumi.Resource {
+  /** The docker name of a role's container for a version. */
+  private containerOf(role: string, version: string): string {
+    const cfg = this.config;
+    return containerName(cfg.service, role, cfg.stack, version, this.runs[role].fingerprint);
+  }
+
+  /**
+   * One role on one host: its container, then the proxy switch (and a canary beside it as
+   * kamal-proxy's rollout target) or the readiness wait, then the checks after the switch.
+   */
+  private deployRole(
+    name: string,
+    role: Role,
+    host: Host,
+    args: AppArgs,
+    d: { version: string; pulls: Record<string, docker.RemoteImage>; canary?: Canary; preBoot: pulumi.Resource },
+  ): pulumi.Resource[] {
     const cfg = args.config;
     const child = { parent: this };
-    const vl = versionLabel(cfg.version);
     const id = `${name}-${role.name}-${host.name}`;
-    const run = this.runs[role.name];
-    const container = run.container;
     const proxy = args.proxies[host.name];
+    const main = this.startContainer(name, role, host, args, d.version, d.pulls[d.version], d.preBoot);
+
+    if (!role.proxy) {
+      return [
+        new command.remote.Command(
+          `${id}-${versionLabel(d.version)}-ready`,
+          {
+            connection: host.connection,
+            create: awaitRunningScript(main.name, cfg.readinessDelay, Math.max(60, cfg.readinessDelay * 4)),
+            // A container created again (on a replaced server) is waited for again.
+            triggers: [main.app.id],
+            addPreviousOutputInEnv: false,
+          },
+          { ...child, dependsOn: [main.app] },
+        ),
+      ];
+    }
+
+    const service = proxyService(cfg.service, role.name, cfg.stack);
+    const proxyDeps: pulumi.Resource[] = proxy ? [proxy.container] : [];
+    // This stack's kamal-proxy, or the one a server stack runs on a shared host (berth:attach).
     const proxyId: pulumi.Input<string> = proxy ? proxy.container.id : (args.sharedProxies?.[host.name] ?? "");
-    const env = role.hostEnv[host.name] ?? role.env;
-    // Steps the switch waits for besides the container; asset copying runs beside the container start.
-    const beforeSwitch: pulumi.Resource[] = [];
-    const certificate = role.proxy?.certificate ? args.certificates?.[role.name] : undefined;
+    // A certificate kamal-proxy serves instead of a Let's Encrypt one, installed once per host
+    // before the first switch that names it (the canary's rollout step follows the route).
+    const certificate = role.proxy.certificate ? args.certificates?.[role.name] : undefined;
     if (certificate)
-      beforeSwitch.push(
+      proxyDeps.push(
         installCertificate(`${id}-certificate`, host, certificate, proxyId, {
           ...child,
           dependsOn: proxy ? [proxy.container] : [host.ready],
         }),
       );
+    // One unversioned route per role and host. Its state records what it last switched kamal-proxy
+    // to (a failed switch leaves the state as it was), so whenever the program's container differs
+    // from that (a new version or fingerprint, a rollback after an update that failed after this
+    // host's switch, a replaced server, a promoted canary) the step runs again, and it points
+    // kamal-proxy at a container of this program, which this update never deletes. Its delete
+    // removes the route.
+    const route = new command.remote.Command(
+      `${id}-route`,
+      {
+        connection: host.connection,
+        create: pulumi.all([main.app.id, proxyId, certificate?.digest ?? ""]).apply(([containerId, pid, digest]) =>
+          routeScript(service, main.name, role.proxy!, {
+            container: containerId,
+            proxy: pid || undefined,
+            certificate: digest || undefined,
+          }),
+        ),
+        delete: proxyRemoveScript(service),
+        addPreviousOutputInEnv: false,
+      },
+      { ...child, dependsOn: [main.app, ...proxyDeps, ...main.beforeSwitch] },
+    );
+    this.routes[`${id}-route`] = route;
+    new command.remote.Command(
+      `${id}-maintenance`,
+      {
+        connection: host.connection,
+        create: maintenanceScript(service, cfg.maintenance.enabled, role.proxy.drainTimeout, cfg.maintenance.message),
+        // While on, re-applied after every switch so a new container stays behind the maintenance page.
+        triggers: [
+          cfg.maintenance.enabled,
+          cfg.maintenance.message ?? "",
+          ...(cfg.maintenance.enabled ? [main.name] : []),
+        ],
+        addPreviousOutputInEnv: false,
+      },
+      { ...child, dependsOn: [route] },
+    );
+    const steps: pulumi.Resource[] = [route];
+
+    let canary: StartedContainer | undefined;
+    if (d.canary) {
+      const split = d.canary;
+      const beside = this.startContainer(name, role, host, args, split.version, d.pulls[split.version], d.preBoot);
+      canary = beside;
+      // One unversioned rollout step per role and host, like the route: it re-runs whenever the
+      // canary container, kamal-proxy or the split changes, and its delete (the canary removed:
+      // promoted or aborted) stops the split, before the canary container is deleted.
+      const rollout = new command.remote.Command(
+        `${id}-rollout`,
+        {
+          connection: host.connection,
+          create: pulumi.all([beside.app.id, proxyId]).apply(([containerId, pid]) =>
+            rolloutScript(service, beside.name, role.proxy!, split, {
+              container: containerId,
+              proxy: pid || undefined,
+            }),
+          ),
+          delete: rolloutStopScript(service),
+          addPreviousOutputInEnv: false,
+        },
+        { ...child, dependsOn: [route, beside.app, ...proxyDeps, ...beside.beforeSwitch] },
+      );
+      this.routes[`${id}-rollout`] = rollout;
+      steps.push(rollout);
+    }
+
+    const verify = cfg.verify;
+    if (verify) {
+      const p = role.proxy;
+      steps.push(
+        new command.remote.Command(
+          `${id}-verify`,
+          {
+            connection: host.connection,
+            // The ids of what it checks: a new switch or rollout target is verified again.
+            create: pulumi.all([main.app.id, canary ? canary.app.id : ""]).apply(([mainId, canaryId]) =>
+              verifyScript(
+                { ...verify, path: verify.path ?? p.healthcheck.path },
+                {
+                  service,
+                  hosts: p.hosts,
+                  ssl: p.ssl,
+                  pathPrefix: p.pathPrefixes[0],
+                  appPort: p.appPort,
+                  containers: [main.name, ...(canary ? [canary.name] : [])],
+                  canaryCookie: d.canary?.allowlist[0],
+                  ids: [mainId, ...(canaryId ? [canaryId] : [])],
+                },
+              ),
+            ),
+            addPreviousOutputInEnv: false,
+          },
+          { ...child, dependsOn: [...steps] },
+        ),
+      );
+    }
+    return steps;
+  }
+
+  /** A role's container for a version on a host, with its asset copy when the role serves assets. */
+  private startContainer(
+    name: string,
+    role: Role,
+    host: Host,
+    args: AppArgs,
+    version: string,
+    pulled: docker.RemoteImage,
+    preBoot: pulumi.Resource,
+  ): StartedContainer {
+    const cfg = args.config;
+    const child = { parent: this };
+    const vl = versionLabel(version);
+    const id = `${name}-${role.name}-${host.name}`;
+    const run = this.runs[role.name];
+    const container = this.containerOf(role.name, version);
+    const proxy = args.proxies[host.name];
+    const env = role.hostEnv[host.name] ?? role.env;
+    // Steps the switch waits for besides the container; asset copying runs beside the container start.
+    const beforeSwitch: pulumi.Resource[] = [];
 
     const volumes = cfg.volumes.map(containerVolume);
     if (cfg.assetPath && role.proxy) {
       const assetArgs = {
         dir: `${appDirectory(cfg)}/assets`,
         role: role.name,
-        version: cfg.version,
+        version,
         assetPath: cfg.assetPath,
         keep: cfg.retainContainers,
       };
@@ -415,7 +658,7 @@ export class App extends pulumi.ComponentResource {
     const envs: pulumi.Input<string>[] = [
       ...Object.entries(env.clear).map(([k, v]) => `${k}=${v}`),
       `KAMAL_CONTAINER_NAME=${container}`,
-      `KAMAL_VERSION=${cfg.version}`,
+      `KAMAL_VERSION=${version}`,
       `KAMAL_HOST=${host.name}`,
       `KAMAL_DESTINATION=${cfg.stack}`,
       `BERTH_STACK=${cfg.stack}`,
@@ -439,7 +682,7 @@ export class App extends pulumi.ComponentResource {
           service: cfg.service,
           role: role.name,
           destination: cfg.stack,
-          [VERSION_LABEL]: cfg.version,
+          [VERSION_LABEL]: version,
         })
           .map(([label, value]): docker.types.input.ContainerLabel => ({ label, value }))
           .concat([{ label: "berth.host-generation", value: host.generation }]),
@@ -454,66 +697,26 @@ export class App extends pulumi.ComponentResource {
       {
         ...child,
         provider: host.docker,
-        dependsOn: [pulled, ...(proxy ? [proxy.container] : []), ...this.beforeContainers],
+        // The boot group's turn (pre-app-boot), what the host restores before the app's first
+        // container (Litestream), and the accessories the app talks to.
+        dependsOn: [
+          pulled,
+          preBoot,
+          ...(proxy ? [proxy.container] : []),
+          ...(args.beforeApp?.[host.name] ?? []),
+          ...this.beforeContainers,
+        ],
       },
     );
     this.containers[`${id}-${vl}-${run.fingerprint}`] = app;
-
-    if (!role.proxy) {
-      return new command.remote.Command(
-        `${id}-${vl}-ready`,
-        {
-          connection: host.connection,
-          create: awaitRunningScript(container, cfg.readinessDelay, Math.max(60, cfg.readinessDelay * 4)),
-          // A container created again (on a replaced server) is waited for again.
-          triggers: [app.id],
-          addPreviousOutputInEnv: false,
-        },
-        { ...child, dependsOn: [app] },
-      );
-    }
-
-    const service = proxyService(cfg.service, role.name, cfg.stack);
-    const proxyDeps = proxy ? [proxy.container] : [];
-    // One unversioned route per role and host. Its state records what it last switched kamal-proxy
-    // to (a failed switch leaves the state as it was), so whenever the program's container differs
-    // from that (a new version or fingerprint, a rollback after an update that failed after this
-    // host's switch, a replaced server) the step runs again, and it points kamal-proxy at a
-    // container of this program, which this update never deletes. Its delete removes the route.
-    const route = new command.remote.Command(
-      `${id}-route`,
-      {
-        connection: host.connection,
-        create: pulumi
-          .all([app.id, proxyId, certificate?.digest ?? ""])
-          .apply(([containerId, proxyContainer, digest]) =>
-            routeScript(service, container, role.proxy!, {
-              container: containerId,
-              proxy: proxyContainer || undefined,
-              certificate: digest || undefined,
-            }),
-          ),
-        delete: proxyRemoveScript(service),
-        addPreviousOutputInEnv: false,
-      },
-      { ...child, dependsOn: [app, ...proxyDeps, ...beforeSwitch] },
-    );
-    this.routes[`${id}-route`] = route;
-    new command.remote.Command(
-      `${id}-maintenance`,
-      {
-        connection: host.connection,
-        create: maintenanceScript(service, cfg.maintenance.enabled, role.proxy.drainTimeout, cfg.maintenance.message),
-        // While on, re-applied after every switch so a new container stays behind the maintenance page.
-        triggers: [
-          cfg.maintenance.enabled,
-          cfg.maintenance.message ?? "",
-          ...(cfg.maintenance.enabled ? [container] : []),
-        ],
-        addPreviousOutputInEnv: false,
-      },
-      { ...child, dependsOn: [route] },
-    );
-    return route;
+    return { app, name: container, beforeSwitch };
   }
+}
+
+interface StartedContainer {
+  app: docker.Container;
+  /** Its docker name. */
+  name: string;
+  /** What its switch waits for besides it (the asset copy). */
+  beforeSwitch: pulumi.Resource[];
 }

@@ -272,6 +272,8 @@ export function stackOutputs(cfg: DeployConfig, d: Deployment) {
     loadBalancer: d.loadBalancer ? { ipv4: d.loadBalancer.ipv4, ipv6: d.loadBalancer.ipv6 } : undefined,
     dnsRecords: d.dnsRecords.map((r) => ({ name: r.name, type: r.type, values: r.values })),
     roles: d.app?.roles ?? {},
+    /** The canary running now (berth:canary): what `berth rollout` operates. */
+    canary: d.app?.canary,
     accessories: Object.fromEntries(Object.entries(d.accessories).map(([name, a]) => [name, a.outputs])),
     /** Connection URLs of postgres accessories, by accessory name: secret. */
     databaseUrls: pulumi.secret(

@@ -31,6 +31,16 @@ import {
 import { attachSchema, SharedServer } from "./attach";
 import { checkDns, DnsConfig, dnsName, dnsSchema, resolveDns } from "./dns";
 import {
+  Canary,
+  canaryOf,
+  DeployWindowsConfig,
+  deployWindowsSchema,
+  rolloutProblems,
+  rolloutSchema,
+  VerifyConfig,
+  verifySchema,
+} from "./rollout";
+import {
   AccessoryInput,
   accessoriesSchema,
   AccessoryPort,
@@ -302,6 +312,14 @@ export function serverName(service: string, stack: string, host: string): string
   return `${service}-${stack}-${host}`;
 }
 
+/** An image tag or digest: what berth:version and berth:canary name. */
+const versionSchema = z
+  .string()
+  .regex(
+    /^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|sha256:[a-f0-9]{64})$/,
+    "must be an image tag (e.g. 2024-06-01.3 or a git sha) or a digest sha256:<64 hex digits>",
+  );
+
 const roleName = z.string().regex(/^[a-z][a-z0-9_-]*$/, "must be a lowercase role name such as web or job");
 
 /**
@@ -330,16 +348,19 @@ export const stackSchema = z
       .describe(
         "Image repository of the app, without tag (Kamal's image). Required when the stack runs roles; a stack of hosts and accessories only has none.",
       ),
-    version: z
-      .string()
-      .regex(
-        /^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|sha256:[a-f0-9]{64})$/,
-        "must be an image tag (e.g. 2024-06-01.3 or a git sha) or a digest sha256:<64 hex digits>",
-      )
+    version: versionSchema
       .optional()
       .describe(
         "Image tag or digest to deploy. Setting it and running `pulumi up` is a deploy; its history is the rollback log. Absent: the version the stack deployed last (its own `version` output), so a stack file that does not name one never moves the app; the first deploy must name one.",
       ),
+    canary: versionSchema
+      .optional()
+      .describe(
+        "A version to roll out as a canary beside berth:version, the way berth:rollout says, until `berth rollout promote` makes it berth:version or `berth rollout abort` removes it. A run whose stack file does not name it removes the canary.",
+      ),
+    rollout: rolloutSchema.optional(),
+    verify: verifySchema.optional(),
+    deployWindows: deployWindowsSchema.optional(),
     hosts: z
       .record(hostName, hostInput)
       .default({})
@@ -723,6 +744,13 @@ function crossCheck(cfg: CheckedStack, ctx: z.RefinementCtx): void {
       });
     }
   }
+  const roles = Object.fromEntries(
+    Object.entries(cfg.servers).map(([role, def]) => [
+      role,
+      { hosts: def.hosts, proxied: def.proxy === undefined ? role === "web" : def.proxy !== false },
+    ]),
+  );
+  for (const p of rolloutProblems({ ...cfg, roles })) ctx.addIssue({ code: "custom", ...p });
 }
 
 /**
@@ -1176,6 +1204,10 @@ export interface DeployConfig {
   retainContainers: number;
   readinessDelay: number;
   maintenance: CheckedStack["maintenance"];
+  /** A version rolled out beside `version` (berth:canary, berth:rollout); none when no canary runs. */
+  canary?: Canary;
+  verify?: VerifyConfig;
+  deployWindows?: DeployWindowsConfig;
   accessories: Accessory[];
   /** The user's own `berth` commands: name -> berth command line. */
   aliases: Record<string, string>;
@@ -1300,6 +1332,9 @@ export function normalize(
     retainContainers: cfg.retainContainers,
     readinessDelay: cfg.readinessDelay,
     maintenance: cfg.maintenance,
+    canary: canaryOf(cfg.canary, cfg.rollout),
+    verify: cfg.verify,
+    deployWindows: cfg.deployWindows,
     accessories,
     aliases: cfg.aliases ?? {},
     secretNames: Object.keys(cfg.secrets),

@@ -9,7 +9,13 @@ import { parse as parseYaml } from "yaml";
 /** Whether `path` is `dir` or lies below it. */
 export const under = (path: string, dir: string) => path === dir || path.startsWith(`${dir.replace(/\/$/, "")}/`);
 
-export type ProxyAction = { kind: "deploy"; service: string; target: string } | { kind: "remove"; service: string };
+export type ProxyAction =
+  | { kind: "deploy"; service: string; target: string }
+  | { kind: "remove"; service: string }
+  /** kamal-proxy v0.9.2 `rollout deploy`, `rollout set`, `rollout stop` (internal/cmd/rollout_*.go). */
+  | { kind: "rollout-deploy"; service: string; target: string }
+  | { kind: "rollout-set"; service: string }
+  | { kind: "rollout-stop"; service: string };
 
 /** A script's words, line by line; shell variables stay visible as `$NAME`. */
 function shellWords(script: string): string[][] {
@@ -33,8 +39,8 @@ const flag = (words: string[], i: number, name: string): string | undefined => {
 };
 
 /**
- * The kamal-proxy calls a script makes, in order: `kamal-proxy deploy <service> --target=<c>:<port>`
- * and `kamal-proxy remove <service>`. `stop`, `resume` and `list` change no route.
+ * The kamal-proxy calls a script makes, in order: `kamal-proxy deploy <service> --target=<c>:<port>`,
+ * `kamal-proxy remove <service>` and the `rollout` verbs. `stop`, `resume` and `list` change no route.
  */
 export function proxyActions(script: string, where: string): ProxyAction[] {
   const actions: ProxyAction[] = [];
@@ -44,6 +50,18 @@ export function proxyActions(script: string, where: string): ProxyAction[] {
       const verb = words[i + 1];
       const service = words[i + 2];
       if (verb === "remove" && service) actions.push({ kind: "remove", service });
+      if (verb === "rollout") {
+        const sub = words[i + 2];
+        const name = words[i + 3];
+        const target = flag(words, i + 4, "target");
+        if (!name || name.includes("$") || (sub === "deploy" && (!target || target.includes("$"))))
+          throw new Error(`${where}: cannot tell which service this kamal-proxy rollout changes: ${words.join(" ")}`);
+        if (sub === "deploy")
+          actions.push({ kind: "rollout-deploy", service: name, target: target!.replace(/:\d+$/, "") });
+        if (sub === "set") actions.push({ kind: "rollout-set", service: name });
+        if (sub === "stop") actions.push({ kind: "rollout-stop", service: name });
+        continue;
+      }
       if (verb !== "deploy") continue;
       const target = flag(words, i + 3, "target");
       if (!service || !target || `${service}${target}`.includes("$"))

@@ -54,6 +54,11 @@ export interface Machine {
   containers: Map<string, RunningContainer>;
   /** kamal-proxy's routes: service -> target container name. */
   routes: Map<string, string>;
+  /**
+   * kamal-proxy's rollout targets: service -> the canary container, and whether a split sends it
+   * requests (`rollout set` until `rollout stop`; the target stays in its slot after a stop).
+   */
+  rollouts: Map<string, { target: string; split: boolean }>;
   /** Mounted volumes: mount path -> volume instance. */
   mounts: Map<string, number>;
 }
@@ -189,7 +194,17 @@ function machineAt(world: World, ctx: Context, address: string, ipUrn?: string):
 const hostLabel = (s: Subject) => String(s.inputs.labels?.["berth-host"] ?? s.inputs.name ?? s.name);
 
 function newMachine(id: string, label: string, hostKey: string, pinned: boolean): Machine {
-  return { id, label, alive: true, hostKey, pinned, containers: new Map(), routes: new Map(), mounts: new Map() };
+  return {
+    id,
+    label,
+    alive: true,
+    hostKey,
+    pinned,
+    containers: new Map(),
+    routes: new Map(),
+    rollouts: new Map(),
+    mounts: new Map(),
+  };
 }
 
 /** Where a step reaches a host: a remote command's connection, or a docker resource's provider. */
@@ -458,14 +473,31 @@ function runScript(world: World, ctx: Context, s: Subject, where: Where, script:
     const proxy = m.containers.get(PROXY_CONTAINER);
     if (action.kind === "remove") {
       m.routes.delete(action.service);
+      m.rollouts.delete(action.service);
       continue;
     }
     if (!proxy) throw new StepFailure(`${s.name}: kamal-proxy is not running on ${m.label}`);
+    // kamal-proxy v0.9.2 internal/server/router.go: SetRolloutTargets needs the service (and health
+    // checks the target), SetRolloutSplit needs a rollout target, StopRollout only drops the split.
+    const rollout = m.rollouts.get(action.service);
+    if (action.kind === "rollout-stop") {
+      if (rollout) rollout.split = false;
+      continue;
+    }
+    if (action.kind === "rollout-set") {
+      if (!rollout) throw new StepFailure(`${s.name}: ${action.service} on ${m.label} has no rollout target`);
+      rollout.split = true;
+      continue;
+    }
+    if (action.kind === "rollout-deploy" && !m.routes.has(action.service))
+      throw new StepFailure(`${s.name}: no service ${action.service} on ${m.label} to roll out to`);
     if (!m.containers.has(action.target))
       throw new StepFailure(
         `${s.name}: ${action.target} does not answer its health check on ${m.label}: it is not running there`,
       );
-    m.routes.set(action.service, action.target);
+    if (action.kind === "rollout-deploy")
+      m.rollouts.set(action.service, { target: action.target, split: rollout?.split ?? false });
+    else m.routes.set(action.service, action.target);
   }
   const written = fileWrite(script);
   if (written) world.files.set(dataKey(m, written), String(s.inputs.stdin ?? ""));
@@ -494,6 +526,16 @@ export function checkRoutes(world: World, ctx: Context, leaving: Set<number>): v
         ctx.violation("downtime", `${service} on ${m.label}: kamal-proxy is not running`, { host: m.label, service });
       continue;
     }
+    for (const [service, r] of m.rollouts)
+      if (r.split && !m.containers.has(r.target))
+        ctx.violation(
+          "downtime",
+          `${service} on ${m.label}: kamal-proxy splits requests to ${r.target}, which is not running`,
+          {
+            host: m.label,
+            service,
+          },
+        );
     for (const [service, container] of m.routes)
       if (!m.containers.has(container))
         ctx.violation(

@@ -331,10 +331,11 @@ describe("litestream accessory (staging example)", () => {
     assert.equal((restore.inputs.create.match(/ restore /g) ?? []).length, 4);
     assert.ok(!restore.inputs.create.includes("test-secret-value"));
     assert.equal(restore.raw.stdin[pulumi.runtime.specialSigKey], pulumi.runtime.specialSecretSig);
-    const image = resources.find(
-      (r) => r.type === "docker:index/remoteImage:RemoteImage" && r.name.startsWith("myapp-staging-1"),
+    // The pull runs beside the restore (every host pulls first); the app's container waits for it.
+    const app = resources.find(
+      (r) => r.type === "docker:index/container:Container" && r.name.startsWith("myapp-web-staging-1-"),
     )!;
-    assert.ok(transitiveDependencies(resources, image).has(restore.urn), "the app's pull waits for the restore");
+    assert.ok(transitiveDependencies(resources, app).has(restore.urn), "the app's container waits for the restore");
     assert.ok(transitiveDependencies(resources, named(resources, "litestream-staging-1")).has(restore.urn));
   });
 

@@ -6,59 +6,9 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { assetScript, assetVolumeDir, PROXY_CONTAINER, pruneImagesScript, routeScript } from "../components/commands";
-import { ResolvedProxy } from "../config/schema";
-import { Loopback, startLoopback } from "./loopback";
+import { Loopback, startLoopback, startProxyAndApp, TEST_PROXY } from "./loopback";
 
-/**
- * A stand-in for kamal-proxy v0.9.2's `deploy` and `remove` (its image cannot be pulled here).
- * What it assumes, from kamal-proxy's source: `deploy` health-checks the target with GET on the
- * health check path until it answers 2xx or the deploy timeout passes, and only then routes the
- * service to it, exiting 0; on timeout it exits non-zero and the service keeps its target
- * (internal/server/router.go DeployService, createLoadBalancer, WaitUntilHealthy). Deploying the
- * target already served is the same health check and swap (internal/server/router.go).
- */
-const STAND_IN = `#!/bin/sh
-set -u
-mkdir -p /state
-cmd=$1; shift
-case "$cmd" in
-deploy)
-  service=$1; shift
-  target=""; check=/up; timeout=30
-  for arg in "$@"; do
-    case "$arg" in
-      --target=*) target=\${arg#--target=} ;;
-      --health-check-path=*) check=\${arg#--health-check-path=} ;;
-      --deploy-timeout=*) timeout=\${arg#--deploy-timeout=}; timeout=\${timeout%s} ;;
-    esac
-  done
-  end=$(( $(date +%s) + timeout ))
-  until wget -q -O /dev/null "http://$target$check"; do
-    if [ "$(date +%s)" -ge "$end" ]; then
-      echo "Error: target failed to become healthy within configured timeout (\${timeout}s)" >&2
-      exit 1
-    fi
-    sleep 0.2
-  done
-  echo "$target" > "/state/$service"
-  ;;
-remove) rm -f "/state/$1" ;;
-*) echo "unknown command $cmd" >&2; exit 1 ;;
-esac
-`;
-
-const PROXY: ResolvedProxy = {
-  hosts: ["shop.example.com"],
-  ssl: false,
-  sslRedirect: true,
-  appPort: 80,
-  healthcheck: { path: "/up", interval: 1, timeout: 5 },
-  responseTimeout: 30,
-  buffering: { requests: true, responses: true },
-  pathPrefixes: [],
-  deployTimeout: 3,
-  drainTimeout: 30,
-};
+const PROXY = TEST_PROXY;
 const SERVICE = "shop-web-production";
 
 describe("host scripts on a real dockerd over SSH", { timeout: 300_000 }, () => {
@@ -66,16 +16,8 @@ describe("host scripts on a real dockerd over SSH", { timeout: 300_000 }, () => 
   let app: string;
   before(async () => {
     host = await startLoopback();
-    host.docker(["network", "create", "kamal"]);
-    host.build("kamal-proxy-stand-in:1", ["COPY kamal-proxy /bin/kamal-proxy", 'CMD ["sleep", "3600"]'], {
-      "kamal-proxy": { content: STAND_IN, mode: 0o755 },
-    });
-    host.docker(["run", "-d", "--name", PROXY_CONTAINER, "--network", "kamal", "kamal-proxy-stand-in:1"]);
     // The app: answers /up while healthy; the broken build never does.
-    app = host.build("ghcr.io/acme/shop:base", [
-      "RUN mkdir -p /www && echo ok > /www/up",
-      'CMD ["httpd", "-f", "-p", "80", "-h", "/www"]',
-    ]);
+    app = startProxyAndApp(host);
   });
   after(async () => host?.stop());
 

@@ -23,6 +23,8 @@ import {
   World,
 } from "../guard/lifecycle";
 import { fileWrite, mountPaths, passwordChange, proxyActions } from "../guard/effects";
+import { rolloutScript, rolloutStopScript } from "../components/rollout";
+import { ResolvedProxy } from "../config/schema";
 import { Recorded, runIndex, stackConfig } from "./harness";
 
 type Change = (c: Record<string, any>) => void;
@@ -116,6 +118,32 @@ async function firstDeploy(stack: string): Promise<Project> {
   return deployed.get(stack)!.fork();
 }
 
+/**
+ * From production's first deploy, the update to `next` failing at each of its steps in turn, each
+ * followed by an update back to the base config (berth rollback, or abort for a canary); the
+ * problems either update showed, per failing step.
+ */
+async function failEachStep(next: Recorded[], check?: (w: World, k: number) => void) {
+  const start = await firstDeploy("production");
+  const plan = planUpdate(start.states.get("production")!, next, { changed: volatile.get("production") });
+  const broken: string[] = [];
+  let tried = 0;
+  for (let k = 0; k < plan.length; k++) {
+    if (plan[k].op === "same") continue;
+    tried++;
+    const p = start.fork();
+    const failed = applyUpdate(p.world, "production", p.states.get("production")!, next, plan, {
+      fail: (_s, i) => (i === k ? INJECTED : undefined),
+    });
+    p.states.set("production", failed.state);
+    const back = p.up("production", await base("production"));
+    const found = problems([failed, back]);
+    if (found.length) broken.push(`failing at step ${k} (${describeStep(plan[k])}): ${found[0]}`);
+    check?.(p.world, k);
+  }
+  return { tried, broken };
+}
+
 describe("lifecycle: first deploy and version bumps", () => {
   for (const stack of ["production", "staging"]) {
     it(`${stack}: a first deploy creates everything in dependency order and routes every web host`, async () => {
@@ -199,23 +227,7 @@ describe("lifecycle: failed updates and berth rollback", () => {
   }
 
   it("production: a failure at any step of a version bump, then berth rollback, keeps serving", async () => {
-    const start = await firstDeploy("production");
-    const next = await render("production", "bump", bump);
-    const plan = planUpdate(start.states.get("production")!, next, { changed: volatile.get("production") });
-    const broken: string[] = [];
-    let tried = 0;
-    for (let k = 0; k < plan.length; k++) {
-      if (plan[k].op === "same") continue;
-      tried++;
-      const p = start.fork();
-      const failed = applyUpdate(p.world, "production", p.states.get("production")!, next, plan, {
-        fail: (_s, i) => (i === k ? INJECTED : undefined),
-      });
-      p.states.set("production", failed.state);
-      const back = p.up("production", await base("production"));
-      const found = problems([failed, back]);
-      if (found.length) broken.push(`failing at step ${k} (${describeStep(plan[k])}): ${found[0]}`);
-    }
+    const { tried, broken } = await failEachStep(await render("production", "bump", bump));
     assert.ok(tried > 40, "every step of the bump was tried");
     assert.deepEqual(broken, []);
   });
@@ -230,6 +242,94 @@ describe("lifecycle: failed updates and berth rollback", () => {
     assert.ok(retry.steps.some((s) => s.op === "update" && s.name === "myapp-web-web-2-route"));
     assert.ok(!retry.steps.some((s) => s.op === "update" && s.name === "myapp-web-web-1-route"));
     for (const route of served(p.world)) assert.ok(route.running && route.target.includes("-2026.11.2"), route.host);
+  });
+});
+
+describe("lifecycle: canaries, verification and automatic rollback", () => {
+  const withVerify: Change = (c) => (c["berth:verify"] = { window: 10 });
+  const traffic: Change = (c) => {
+    c["berth:canary"] = "2026.11.2";
+    c["berth:rollout"] = { percent: 10, allowlist: ["staff-1"] };
+  };
+  const hosts: Change = (c) => {
+    c["berth:canary"] = "2026.11.2";
+    c["berth:rollout"] = { strategy: "hosts", hosts: ["web-2"] };
+  };
+  const splits = (w: World) =>
+    [...w.machines.values()].flatMap((m) =>
+      [...m.rollouts].filter(([, r]) => r.split).map(([service, r]) => ({ host: m.label, service, ...r })),
+    );
+
+  it("production: a traffic canary, then promote: every step serves, the split runs on a running canary", async () => {
+    const p = await firstDeploy("production");
+    p.up("production", await render("production", "traffic canary", traffic));
+    assertClean(...p.history);
+    for (const route of served(p.world)) assert.ok(route.running && route.target.includes("-2026.11.1"), route.host);
+    const split = splits(p.world);
+    assert.equal(split.length, 2, "a split on both web hosts");
+    for (const r of split) assert.match(r.target, /-2026\.11\.2-/);
+    p.up("production", await render("production", "bump", bump));
+    assertClean(...p.history);
+    for (const route of served(p.world)) assert.ok(route.running && route.target.includes("-2026.11.2"), route.host);
+    assert.deepEqual(splits(p.world), [], "promoted: rollout stopped");
+  });
+
+  it("production: a traffic canary, then abort: the split stops before the canary goes; the version keeps serving", async () => {
+    const p = await firstDeploy("production");
+    p.up("production", await render("production", "traffic canary", traffic));
+    const abort = p.up("production", await base("production"));
+    assertClean(...p.history);
+    assert.deepEqual(splits(p.world), []);
+    for (const route of served(p.world)) assert.ok(route.running && route.target.includes("-2026.11.1"), route.host);
+    const stop = abort.steps.findIndex((s) => s.op === "delete" && s.name === "myapp-web-web-1-rollout");
+    const gone = abort.steps.findIndex(
+      (s) =>
+        s.op === "delete" &&
+        s.type === "docker:index/container:Container" &&
+        s.name.startsWith("myapp-web-web-1-2026.11.2-"),
+    );
+    assert.ok(stop >= 0 && gone > stop, "rollout stop runs before the canary container is deleted");
+  });
+
+  it("production: a host canary is held on its host, then promote or abort keeps every host serving", async () => {
+    for (const [last, version] of [
+      [bump, "-2026.11.2"],
+      [undefined, "-2026.11.1"],
+    ] as const) {
+      const p = await firstDeploy("production");
+      p.up("production", await render("production", "host canary", hosts));
+      const byHost = Object.fromEntries(served(p.world).map((r) => [r.host, r.target]));
+      assert.match(byHost["web-2"], /-2026\.11\.2-/);
+      assert.match(byHost["web-1"], /-2026\.11\.1-/);
+      p.up("production", last ? await render("production", "bump", last) : await base("production"));
+      assertClean(...p.history);
+      for (const route of served(p.world)) assert.ok(route.running && route.target.includes(version), route.host);
+    }
+  });
+
+  it("production: a failure at any step of a traffic canary, then abort, keeps serving", async () => {
+    const { tried, broken } = await failEachStep(await render("production", "traffic canary", traffic), (w, k) =>
+      assert.deepEqual(splits(w), [], `after failing at step ${k} and the abort, no split`),
+    );
+    assert.ok(tried > 20);
+    assert.deepEqual(broken, []);
+  });
+
+  it("production: verification fails on the first web host, then the automatic rollback returns every host", async () => {
+    const p = new Project();
+    p.up("production", await render("production", "verify", withVerify));
+    const failed = p.up("production", await render("production", "verify bump", (c) => (withVerify(c), bump(c))), {
+      fail: failAt(named("myapp-web-web-1-verify")),
+    });
+    assert.equal(failed.failed?.step.name, "myapp-web-web-1-verify");
+    // The failed verification stopped the update before web-2 switched.
+    const mid = Object.fromEntries(served(p.world).map((r) => [r.host, r.target]));
+    assert.match(mid["web-1"], /-2026\.11\.2-/);
+    assert.match(mid["web-2"], /-2026\.11\.1-/);
+    const back = p.up("production", await render("production", "verify", withVerify));
+    assertClean(...p.history);
+    assert.ok(back.steps.some((s) => s.op === "update" && s.name === "myapp-web-web-1-route"));
+    for (const route of served(p.world)) assert.ok(route.running && route.target.includes("-2026.11.1"), route.host);
   });
 });
 
@@ -632,6 +732,21 @@ describe("lifecycle: reading what scripts do", () => {
       () => proxyActions('docker exec kamal-proxy kamal-proxy deploy app --target="$target:80"', "sw"),
       /sw: cannot tell/,
     );
+  });
+
+  it("reads kamal-proxy's rollout verbs from the rollout step berth renders", () => {
+    const script = rolloutScript(
+      "app-web",
+      "app-v3",
+      { appPort: 3000, deployTimeout: 30, drainTimeout: 10, healthcheck: { path: "/up" } } as ResolvedProxy,
+      { percent: 5, allowlist: ["staff"] },
+      { container: "c3" },
+    );
+    assert.deepEqual(proxyActions(script, "r"), [
+      { kind: "rollout-deploy", service: "app-web", target: "app-v3" },
+      { kind: "rollout-set", service: "app-web" },
+    ]);
+    assert.deepEqual(proxyActions(rolloutStopScript("app-web"), "r"), [{ kind: "rollout-stop", service: "app-web" }]);
   });
 
   it("finds volume mounts and password changes", () => {

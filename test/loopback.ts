@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { ResolvedProxy } from "../config/schema";
 
 export function tool(name: string, pkg: string): string {
   const found = spawnSync("sh", ["-c", `command -v ${name} || ls /usr/sbin/${name} 2>/dev/null`], { encoding: "utf8" })
@@ -235,4 +236,129 @@ export async function startLoopback(opts: LoopbackOptions = {}): Promise<Loopbac
     await stop();
     throw err;
   }
+}
+
+/**
+ * A stand-in for kamal-proxy v0.9.2's `deploy`, `remove` and `rollout deploy|set|stop` (its image
+ * cannot be pulled here), keeping the active target of a service in /state/<service> and writing
+ * kamal-proxy's own state file after every change, in its shape. What it assumes, from
+ * kamal-proxy's source (basecamp/kamal-proxy v0.9.2):
+ * - `deploy` health-checks the target with GET on the health check path until it answers 2xx or
+ *   the deploy timeout passes, and only then routes the service to it, exiting 0; on timeout it
+ *   exits non-zero and the service keeps its target (internal/server/router.go DeployService,
+ *   createLoadBalancer, WaitUntilHealthy). Deploying the target already served is the same check.
+ * - `rollout deploy <service> --target=` needs the service (router.go SetRolloutTargets:
+ *   ErrorServiceNotFound) and health-checks the target the same way, then fills the rollout slot;
+ *   `rollout set <service> --percent= --list=` needs a rollout target (service.go SetRolloutSplit:
+ *   ErrorRolloutTargetNotSet); `rollout stop` drops the split only (service.go StopRollout);
+ *   `remove` drops the service with its rollout (router.go RemoveService).
+ * - The state file: ~/.config/kamal-proxy/kamal-proxy.state of the kamal-proxy user
+ *   (internal/server/config.go StatePath; Dockerfile useradd), a JSON list of services with
+ *   name, active_targets, rollout_targets and rollout_controller {percentage, allowlist}
+ *   (service.go MarshalJSON; rollout_controller.go).
+ */
+export const KAMAL_PROXY_STAND_IN = `#!/bin/sh
+set -u
+mkdir -p /state
+state_file=/home/kamal-proxy/.config/kamal-proxy/kamal-proxy.state
+save() {
+  mkdir -p "\${state_file%/*}"
+  out="["; sep=""
+  for f in /state/*; do
+    case "$f" in *.*|'/state/*') continue ;; esac
+    name=\${f#/state/}
+    rollout=""
+    [ -e "$f.rollout" ] && rollout="\\"$(cat "$f.rollout")\\""
+    ctl=null
+    if [ -e "$f.split" ]; then
+      read -r pct list < "$f.split"
+      quoted=$(printf '%s' "$list" | sed 's/[^,][^,]*/"&"/g')
+      ctl="{\\"percentage\\":$pct,\\"allowlist\\":[$quoted]}"
+    fi
+    out="$out$sep{\\"name\\":\\"$name\\",\\"active_targets\\":[\\"$(cat "$f")\\"],\\"rollout_targets\\":[$rollout],\\"rollout_controller\\":$ctl}"
+    sep=","
+  done
+  printf '%s]\\n' "$out" > "$state_file"
+}
+healthy() {
+  target=$1; check=$2; timeout=$3
+  end=$(( $(date +%s) + timeout ))
+  until wget -q -O /dev/null "http://$target$check"; do
+    if [ "$(date +%s)" -ge "$end" ]; then
+      echo "Error: target failed to become healthy within configured timeout (\${timeout}s)" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+cmd=$1; shift
+rollout=""
+if [ "$cmd" = rollout ]; then rollout=$1; shift; fi
+service=$1; shift
+target=""; check=/up; timeout=30; percent=""; list=""
+for arg in "$@"; do
+  case "$arg" in
+    --target=*) target=\${arg#--target=} ;;
+    --health-check-path=*) check=\${arg#--health-check-path=} ;;
+    --deploy-timeout=*) timeout=\${arg#--deploy-timeout=}; timeout=\${timeout%s} ;;
+    --percent=*) percent=\${arg#--percent=} ;;
+    --list=*) list=\${arg#--list=} ;;
+  esac
+done
+case "$cmd$rollout" in
+deploy)
+  healthy "$target" "$check" "$timeout"
+  echo "$target" > "/state/$service"
+  echo "$check" > "/state/$service.check"
+  ;;
+remove) rm -f "/state/$service" "/state/$service.check" "/state/$service.rollout" "/state/$service.split" ;;
+rolloutdeploy)
+  [ -e "/state/$service" ] || { echo "Error: service not found" >&2; exit 1; }
+  [ -e "/state/$service.check" ] && check=$(cat "/state/$service.check")
+  healthy "$target" "$check" "$timeout"
+  echo "$target" > "/state/$service.rollout"
+  ;;
+rolloutset)
+  [ -e "/state/$service" ] || { echo "Error: service not found" >&2; exit 1; }
+  [ -e "/state/$service.rollout" ] || { echo "Error: rollout target not set" >&2; exit 1; }
+  [ -n "$percent$list" ] || { echo 'Error: at least one of the flags in the group [percent list] is required' >&2; exit 1; }
+  echo "\${percent:-0} $list" > "/state/$service.split"
+  ;;
+rolloutstop)
+  [ -e "/state/$service" ] || { echo "Error: service not found" >&2; exit 1; }
+  rm -f "/state/$service.split"
+  ;;
+*) echo "unknown command $cmd $rollout" >&2; exit 1 ;;
+esac
+save
+`;
+
+/** A proxied role's settings for the scripts the loopback tests run (a short deploy timeout). */
+export const TEST_PROXY: ResolvedProxy = {
+  hosts: ["shop.example.com"],
+  ssl: false,
+  sslRedirect: true,
+  appPort: 80,
+  healthcheck: { path: "/up", interval: 1, timeout: 5 },
+  responseTimeout: 30,
+  buffering: { requests: true, responses: true },
+  pathPrefixes: [],
+  deployTimeout: 3,
+  drainTimeout: 30,
+};
+
+/**
+ * The docker network `kamal`, the kamal-proxy stand-in running on it as kamal-proxy, and the app
+ * image (busybox httpd answering /up); returns the app image's id.
+ */
+export function startProxyAndApp(host: Loopback): string {
+  host.docker(["network", "create", "kamal"]);
+  host.build("kamal-proxy-stand-in:1", ["COPY kamal-proxy /bin/kamal-proxy", 'CMD ["sleep", "3600"]'], {
+    "kamal-proxy": { content: KAMAL_PROXY_STAND_IN, mode: 0o755 },
+  });
+  host.docker(["run", "-d", "--name", "kamal-proxy", "--network", "kamal", "kamal-proxy-stand-in:1"]);
+  return host.build("ghcr.io/acme/shop:base", [
+    "RUN mkdir -p /www && echo ok > /www/up",
+    'CMD ["httpd", "-f", "-p", "80", "-h", "/www"]',
+  ]);
 }

@@ -20,6 +20,7 @@ export const BUILT_IN_COMMANDS = [
   "doctor",
   "up",
   "preview",
+  "rollout",
   "fleet",
   "help",
 ];

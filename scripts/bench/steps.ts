@@ -1,6 +1,9 @@
 // Counts the remote steps a deploy runs on each host, from two renders of the program: the
 // resources whose inputs change between them are what `pulumi up` creates or updates.
-import { diffRenders, Recorded, transitiveDependencies } from "../../test/harness";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { diffRenders, Recorded, runIndex, transitiveDependencies } from "../../test/harness";
+import { generatedStack } from "./stacks";
 
 /** Resources that run something on a host: remote commands and docker resources. */
 export function isRemoteStep(r: Recorded): boolean {
@@ -16,6 +19,9 @@ export interface HostSteps {
   chain: string[];
 }
 
+/** A registry pull (or, on rollback, a local image lookup): the docker provider's RemoteImage. */
+export const isPull = (r: Recorded) => r.type === "docker:index/remoteImage:RemoteImage";
+
 export interface DeployPath {
   created: number;
   changed: number;
@@ -23,7 +29,12 @@ export interface DeployPath {
   hosts: Record<string, HostSteps>;
   /** Longest chain over all hosts: remote steps that wait for one another, across hosts too. */
   critical: string[];
-  /** Hosts in the order they can start: a host waits for every host of an earlier wave. */
+  /** Image pulls on the critical path. */
+  criticalPulls: number;
+  /**
+   * Hosts in the order they boot: a host waits for every host of an earlier wave. Steps that wait
+   * for nothing (pulls, backups) run first, on every host at once, and order no host.
+   */
   waves: string[][];
 }
 
@@ -44,6 +55,12 @@ function hostResolver(resources: Recorded[]): (r: Recorded) => string | undefine
   }
   return (r) => {
     if (r.type.startsWith("docker:")) return hostOf(byUrn.get(providerUrn(r.provider)));
+    // The host whose address the connection reads (its server or primary IP); the address alone
+    // can be ambiguous in a render, where mocked addresses of many hosts may coincide.
+    for (const urn of r.propertyDependencies.connection ?? []) {
+      const host = hostOf(byUrn.get(urn));
+      if (host) return host;
+    }
     return byAddress.get(r.inputs.connection?.host);
   };
 }
@@ -96,31 +113,44 @@ export function deployPath(before: Recorded[], after: Recorded[]): DeployPath {
     };
   }
 
-  // Host-level ordering: a host waits for another when one of its steps waits for one of theirs.
+  // Host-level ordering: a host waits for another when one of its steps waits for one of theirs,
+  // except the steps that wait for no other (pulls, backups): they all run first, at once, and
+  // the first boot group waiting for them orders no host before another.
+  const byUrn = new Map(steps.map((s) => [s.urn, s]));
+  const first = (s: Recorded) => waitsFor.get(s.urn)!.size === 0;
   const hostWaits = new Map<string, Set<string>>();
   for (const s of steps) {
     const h = hostOf(s)!;
     const set = hostWaits.get(h) ?? new Set<string>();
     for (const u of waitsFor.get(s.urn)!) {
-      const other = hostOf(steps.find((x) => x.urn === u)!)!;
-      if (other !== h) set.add(other);
+      const dep = byUrn.get(u)!;
+      const other = hostOf(dep)!;
+      if (other !== h && !first(dep)) set.add(other);
     }
     hostWaits.set(h, set);
   }
   const wave = new Map<string, number>();
+  const visiting = new Set<string>();
   const waveOf = (h: string): number => {
-    if (!wave.has(h)) wave.set(h, Math.max(-1, ...[...(hostWaits.get(h) ?? [])].map(waveOf)) + 1);
+    if (!wave.has(h)) {
+      if (visiting.has(h)) throw new Error(`hosts wait for each other: ${[...visiting, h].join(" -> ")}`);
+      visiting.add(h);
+      wave.set(h, Math.max(-1, ...[...(hostWaits.get(h) ?? [])].map(waveOf)) + 1);
+      visiting.delete(h);
+    }
     return wave.get(h)!;
   };
   const waves: string[][] = [];
   for (const h of Object.keys(hosts)) (waves[waveOf(h)] ??= []).push(h);
 
+  const critical = longestChain(steps, waitsFor);
   return {
     created: diff.created.length,
     changed: diff.changed.length,
     deleted: diff.deleted.length,
     hosts,
-    critical: longestChain(steps, waitsFor).map((s) => s.name),
+    critical: critical.map((s) => s.name),
+    criticalPulls: critical.filter(isPull).length,
     waves,
   };
 }
@@ -137,4 +167,89 @@ export function remoteWork(h: HostSteps): { sessions: number; commands: number }
   const commands = h.types.filter((t) => t.startsWith("command:remote:")).length;
   const docker = h.types.filter((t) => t.startsWith("docker:")).length;
   return { sessions: commands + (docker > 0 ? 1 : 0), commands: commands + docker };
+}
+
+const bump = (c: Record<string, unknown>) => (c["berth:version"] = "2026.11.2");
+
+/** A version bump of a generated stack of `hosts` hosts, booting `limit` hosts at a time. */
+export async function bumpPath(hosts: number, limit: number | string): Promise<DeployPath> {
+  const boot = (c: Record<string, unknown>) => (c["berth:boot"] = { limit, wait: 2 });
+  const before = (await runIndex("production", generatedStack(hosts, boot))).resources;
+  const after = (
+    await runIndex(
+      "production",
+      generatedStack(hosts, (c) => (boot(c), bump(c))),
+    )
+  ).resources;
+  return deployPath(before, after);
+}
+
+export interface PathRow {
+  hosts: number;
+  limit: number | string;
+  groups: number;
+  pulls: number;
+  critical: number;
+}
+
+export async function pathRow(hosts: number, limit: number | string): Promise<PathRow> {
+  const p = await bumpPath(hosts, limit);
+  return { hosts, limit, groups: p.waves.length, pulls: p.criticalPulls, critical: p.critical.length };
+}
+
+/** The rows of the table in docs/performance.md, as Markdown. */
+export function pathTable(rows: PathRow[]): string {
+  const lines = [
+    "| hosts | `boot.limit` | boot groups | pulls on the critical path | critical path (remote steps) |",
+    "| ----- | ------------ | ----------- | -------------------------- | ---------------------------- |",
+    ...rows.map((r) => `| ${r.hosts} | ${r.limit} | ${r.groups} | ${r.pulls} | ${r.critical} |`),
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
+export const TABLE_START = "<!-- deploy path table: npx tsx scripts/bench/steps.ts --write -->\n";
+export const TABLE_END = "<!-- end of deploy path table -->\n";
+export const DOCS = path.join(__dirname, "..", "..", "docs", "performance.md");
+
+/** The table as docs/performance.md holds it now. */
+export function documentedTable(): string {
+  const text = fs.readFileSync(DOCS, "utf8");
+  const start = text.indexOf(TABLE_START);
+  const end = text.indexOf(TABLE_END);
+  if (start < 0 || end < start) throw new Error(`${DOCS}: no deploy path table between its markers`);
+  return text.slice(start + TABLE_START.length, end);
+}
+
+/** A table's data rows as cell lists joined by `|`, whatever the column padding (prettier aligns them). */
+export function tableRows(table: string): string[] {
+  return table
+    .split("\n")
+    .filter((l) => l.startsWith("|") && !/^\|\s*-/.test(l))
+    .slice(1)
+    .map((l) =>
+      l
+        .split("|")
+        .slice(1, -1)
+        .map((c) => c.trim())
+        .join("|"),
+    );
+}
+
+// `npx tsx scripts/bench/steps.ts [--write]`: the critical path of a version bump for 1, 10 and
+// 100 hosts at boot.limit 1 and 25%; --write puts the table into docs/performance.md.
+if (require.main === module) {
+  (async () => {
+    const rows: PathRow[] = [];
+    for (const hosts of [1, 10, 100]) for (const limit of [1, "25%"]) rows.push(await pathRow(hosts, limit));
+    const table = pathTable(rows);
+    process.stdout.write(table);
+    if (process.argv.includes("--write")) {
+      const text = fs.readFileSync(DOCS, "utf8");
+      const old = documentedTable();
+      fs.writeFileSync(DOCS, text.replace(`${TABLE_START}${old}${TABLE_END}`, `${TABLE_START}${table}${TABLE_END}`));
+    }
+  })().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
 }
