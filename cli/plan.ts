@@ -6,6 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Command } from "commander";
 import * as pulumi from "@pulumi/pulumi";
+import { offlineSharedServer } from "../config/attach";
 import { ConfigError, fromEngineConfig, parseConfig, StackFile } from "../config/load";
 import { VERSION_KEY } from "../config/names";
 import { loadStackFile, Recorded, runIndex } from "../plan/render";
@@ -54,17 +55,23 @@ export const DEPLOYED_STAND_IN = "deployed";
 export async function render(
   root: string,
   stack: string,
-): Promise<{ resources: Recorded[]; standIns: string[]; versionStandIn: boolean }> {
+): Promise<{ resources: Recorded[]; standIns: string[]; versionStandIn: boolean; serverStandIn?: string }> {
   if (!fs.existsSync(path.join(root, `Pulumi.${stack}.yaml`)))
     throw new CliError(`no Pulumi.${stack}.yaml in ${root}: pass the name of an existing stack with --stack.`);
   try {
     const { file, standIns } = withMissingSecrets(loadStackFile(root, stack, secretStandIn), stack);
     const versionStandIn = file.config[VERSION_KEY] === undefined;
     const deployed = { version: DEPLOYED_STAND_IN };
+    // An app stack's server stack (berth:attach) is not read offline: its hosts get stand-ins.
+    const shared = offlineSharedServer(fromEngineConfig(file.config));
+    const references = shared ? { [shared.stack]: { shared: { ssh: shared.ssh, hosts: shared.hosts } } } : undefined;
     return {
-      resources: (await runIndex(root, stack, file, { deployed, unknowns: true })).resources,
+      resources: (await runIndex(root, stack, file, { deployed, references, unknowns: true })).resources,
       standIns,
       versionStandIn,
+      serverStandIn: shared
+        ? `The hosts of server stack ${shared.stack} (${Object.keys(shared.hosts).join(", ")}) are read from its outputs by a real run; rendered here with stand-in addresses.\n`
+        : undefined,
     };
   } catch (err) {
     if (err instanceof ConfigError || pulumi.RunError.isInstance(err))
@@ -124,9 +131,10 @@ export function registerPlan(program: Command, io: Io): void {
           resources: recorded,
           standIns,
           versionStandIn,
+          serverStandIn,
         } = await step(io, `rendering stack ${stack} offline`, () => render(root, stack));
         const resources = planResources(recorded);
-        if (!opts.json) io.err(standInNote(standIns, versionStandIn));
+        if (!opts.json) io.err(standInNote(standIns, versionStandIn) + (serverStandIn ?? ""));
         io.out(
           opts.json
             ? JSON.stringify({ stack, note: PLAN_NOTE, standIns, versionStandIn, resources }, null, 2) + "\n"
@@ -145,7 +153,7 @@ export function registerPlan(program: Command, io: Io): void {
         fs.rmSync(dir, { recursive: true, force: true });
       }
       const after = await render(root, stack);
-      if (!opts.json) io.err(standInNote(after.standIns, after.versionStandIn));
+      if (!opts.json) io.err(standInNote(after.standIns, after.versionStandIn) + (after.serverStandIn ?? ""));
       const d = planDiff(before, after.resources);
       io.out(
         opts.json

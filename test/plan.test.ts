@@ -214,3 +214,25 @@ describe("berth plan and credentials in the stack file", () => {
     assert.ok(!(r.out + r.err).includes(value), "the secret was printed");
   });
 });
+
+describe("berth plan of an app stack on a shared server (examples/shared-server)", () => {
+  it("renders offline with stand-ins for the server stack's hosts, and says so", async () => {
+    // As a user runs it: the example copied beside the project's Pulumi.yaml.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-plan-shop-"));
+    try {
+      for (const entry of ["Pulumi.yaml", "package.json", "index.ts", "start", "config", "components", "node_modules"])
+        fs.symlinkSync(path.join(ROOT, entry), path.join(dir, entry));
+      fs.copyFileSync(
+        path.join(ROOT, "examples", "shared-server", "Pulumi.shop.yaml"),
+        path.join(dir, "Pulumi.shop.yaml"),
+      );
+      const r = await berth(dir, "plan", "--stack", "shop");
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.err, /The hosts of server stack apps \(box-1\) are read from its outputs by a real run/);
+      assert.match(r.out, /shop-web-box-1-route/);
+      assert.doesNotMatch(r.out, /hcloud:index\/server|Server /, "an app stack creates no server");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
