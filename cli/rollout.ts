@@ -9,6 +9,7 @@ import { captureOnHost } from "./remote";
 import { deployed, parseHistory, Update, VERSION_KEY } from "./history";
 import { CliError, execute, Io } from "./process";
 import { changeAndDeploy, configGet, pulumiBinary, resolveStack, stackHistoryJson, stackOutputsJson } from "./pulumi";
+import { Properties } from "../plan/properties";
 
 export const CANARY_KEY = "berth:canary";
 
@@ -100,7 +101,7 @@ async function requireCanary(io: Io, stack: string, verb: string): Promise<Canar
 export function lastGood(history: Update[], json: unknown): { update: Update; canary?: string } {
   const good = history.filter(deployed)[0];
   if (!good) throw new CliError("no successful deploy to roll back to yet.");
-  const raw = (json as Record<string, any>[]).find((u) => Number(u.version) === good.update);
+  const raw = (json as Properties[]).find((u) => Number(u.version) === good.update);
   const canary = raw?.config?.[CANARY_KEY]?.value;
   return { update: good, canary: typeof canary === "string" ? canary : undefined };
 }

@@ -1,6 +1,7 @@
 // The blast radius of a config change: given the resources of two renders of the program (before
 // and after the change), what `pulumi up` would create, update, replace or delete.
 import { forcesReplacement } from "./replacement";
+import { Properties } from "../plan/properties";
 
 /** What the classification needs of a registered resource (the test harness records more). */
 export interface RenderedResource {
@@ -8,7 +9,7 @@ export interface RenderedResource {
   name: string;
   urn: string;
   custom: boolean;
-  inputs: Record<string, any>;
+  inputs: Properties;
   protect: boolean;
   ignoreChanges: string[];
   replaceOnChanges: string[];

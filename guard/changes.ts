@@ -1,8 +1,10 @@
+import { Properties } from "../plan/properties";
+
 // Realistic edits of the example stacks, applied to the decoded `berth:` config the engine would
 // pass (`berth:hosts` -> object, `berth:version` -> string). Each says which resources it is about:
 // the only data-holding ones it may replace or delete.
 
-export type StackConfig = Record<string, any>;
+export type StackConfig = Properties;
 
 export interface ConfigChange {
   id: string;

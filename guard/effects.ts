@@ -5,6 +5,7 @@
 // Something it cannot read raises an error naming the resource instead of being guessed.
 import { parse as parseShell } from "shell-quote";
 import { parse as parseYaml } from "yaml";
+import { Properties } from "../plan/properties";
 
 /** Whether `path` is `dir` or lies below it. */
 export const under = (path: string, dir: string) => path === dir || path.startsWith(`${dir.replace(/\/$/, "")}/`);
@@ -98,7 +99,7 @@ export function passwordChange(script: string): { container?: string } | undefin
 }
 
 /** Provider inputs are strings as the engine holds them: JSON for lists and objects. */
-export function providerValue(value: unknown): any {
+export function providerValue(value: unknown): Properties[string] {
   if (typeof value === "string" && /^[[{]/.test(value)) {
     try {
       return JSON.parse(value);
@@ -112,7 +113,7 @@ export function providerValue(value: unknown): any {
 export type HostKeyPolicy = "accept-new" | "strict" | "off";
 
 /** The docker provider's target (`ssh://user@address:port`) and how its ssh checks host keys. */
-export function dockerHost(inputs: Record<string, any>): { address: string; policy: HostKeyPolicy } | undefined {
+export function dockerHost(inputs: Properties): { address: string; policy: HostKeyPolicy } | undefined {
   const host = String(providerValue(inputs.host) ?? "");
   const m = /^ssh:\/\/(?:[^@/]+@)?(\[[^\]]+\]|[^:/]+)/.exec(host);
   if (!m) return undefined;
@@ -134,7 +135,7 @@ export function keyMaterial(publicKey: string): string {
 /** Host public keys a server's cloud-init installs (`ssh_keys: {<type>_public: ...}`), if any. */
 export function pinnedHostKeys(userData: unknown): string[] {
   if (typeof userData !== "string" || !userData.startsWith("#cloud-config")) return [];
-  let doc: any;
+  let doc: Properties | undefined;
   try {
     doc = parseYaml(userData);
   } catch {
@@ -155,7 +156,7 @@ export interface ContainerSpec {
 }
 
 /** A docker Container's name, environment, mounts and published ports. */
-export function containerSpec(inputs: Record<string, any>): ContainerSpec {
+export function containerSpec(inputs: Properties): ContainerSpec {
   const env: Record<string, string> = {};
   for (const e of inputs.envs ?? []) {
     const text = String(e);
@@ -164,12 +165,16 @@ export function containerSpec(inputs: Record<string, any>): ContainerSpec {
   }
   const binds = [
     ...(inputs.volumes ?? []),
-    ...(inputs.mounts ?? []).map((m: any) => ({
+    ...(inputs.mounts ?? []).map((m: Properties) => ({
       hostPath: m.type === "bind" ? m.source : undefined,
       volumeName: m.type === "volume" ? m.source : undefined,
       containerPath: m.target,
     })),
-  ].map((v: any) => ({ hostPath: v.hostPath, volumeName: v.volumeName, containerPath: String(v.containerPath) }));
+  ].map((v: Properties) => ({
+    hostPath: v.hostPath,
+    volumeName: v.volumeName,
+    containerPath: String(v.containerPath),
+  }));
   return { name: String(inputs.name ?? ""), env, binds, ports: inputs.ports ?? [] };
 }
 

@@ -11,6 +11,7 @@ import { dockerHost, containerSpec, ContainerSpec, mountPaths } from "./effects"
 import { deletesFirst, forcesReplacement } from "./engine";
 import * as world from "./world";
 import { checkRoutes, emptyWorld, holdsData, StepFailure, Violation, ViolationKind, World } from "./world";
+import { Properties } from "../plan/properties";
 
 /** A resource as Pulumi's state holds it, and the object in the world it stands for. */
 export interface StateResource extends Recorded {
@@ -194,13 +195,13 @@ export function planUpdate(state: StateResource[], program: Recorded[], opts: Pl
 }
 
 /** Sets each ignored input back to its value in state (the engine's processIgnoreChanges). */
-function withIgnored(goal: Recorded, old?: StateResource): Record<string, any> {
+function withIgnored(goal: Recorded, old?: StateResource): Properties {
   if (!old || !goal.ignoreChanges.length) return goal.inputs;
   const inputs = structuredClone(goal.inputs);
   for (const path of goal.ignoreChanges) {
     const segs = path.replace(/\[(\d+)\]/g, ".$1").split(".");
-    let from: any = old.inputs;
-    let to: any = inputs;
+    let from: Properties | undefined = old.inputs;
+    let to: Properties | undefined = inputs;
     for (const seg of segs.slice(0, -1)) {
       from = from?.[seg];
       to = to?.[seg];
@@ -281,7 +282,7 @@ export function applyUpdate(
       .filter((s) => s.type === "hcloud:index/server:Server" && s.old && s.op !== "same" && s.op !== "update")
       .map((s) => s.old!.instance),
   );
-  const subject = (r: Recorded, inputs: Record<string, any>): world.Subject => ({
+  const subject = (r: Recorded, inputs: Properties): world.Subject => ({
     urn: r.urn,
     type: r.type,
     name: r.name,

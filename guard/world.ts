@@ -20,6 +20,7 @@ import {
 } from "./effects";
 import { uniqueInputs } from "./engine";
 import { PROXY_CONTAINER } from "../config/names";
+import { Properties } from "../plan/properties";
 
 /** One real object: what a state entry of Pulumi stands for. */
 export interface Instance {
@@ -28,7 +29,7 @@ export interface Instance {
   urn: string;
   type: string;
   name: string;
-  inputs: Record<string, any>;
+  inputs: Properties;
   alive: boolean;
   /** For containers: the machine they run on. */
   machine?: string;
@@ -132,7 +133,7 @@ export interface Subject {
   urn: string;
   type: string;
   name: string;
-  inputs: Record<string, any>;
+  inputs: Properties;
   propertyDependencies: Record<string, string[]>;
   dependencies: string[];
   provider: string;
@@ -144,7 +145,7 @@ export interface Context {
   /** The live instance Pulumi's state holds for a URN right now. */
   instanceOf(urn: string): number | undefined;
   /** The state entry of a URN: how a provider resource is configured now. */
-  entryOf(urn: string): { inputs: Record<string, any>; propertyDependencies: Record<string, string[]> } | undefined;
+  entryOf(urn: string): { inputs: Properties; propertyDependencies: Record<string, string[]> } | undefined;
   /** Per host address, the volume mount points the program declares there. */
   declaredMounts: Map<string, string[]>;
   /** The goal inputs of the program's containers, by host address and container name. */
@@ -448,7 +449,7 @@ function findDatabase(world: World, from: Machine, host: string, port: number): 
   for (const m of world.machines.values()) {
     if (!m.alive || m.server === undefined) continue;
     const server = world.instances.get(m.server);
-    const ips = (server?.inputs.networks ?? []).map((n: any) => n.ip);
+    const ips = (server?.inputs.networks ?? []).map((n: Properties) => n.ip);
     if (!ips.includes(host)) continue;
     const c = onMachine(m);
     if (c) return world.databases.get(c.data!);
@@ -550,5 +551,4 @@ export function checkRoutes(world: World, ctx: Context, leaving: Set<number>): v
 }
 
 /** Stateful or protected: its loss is never a side effect. */
-export const holdsData = (r: { type: string; inputs: Record<string, any>; protect: boolean }) =>
-  r.protect || isStateful(r);
+export const holdsData = (r: { type: string; inputs: Properties; protect: boolean }) => r.protect || isStateful(r);

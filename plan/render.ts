@@ -7,6 +7,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { readStackFile, StackFile } from "../config/load";
+import { Properties } from "./properties";
 
 // Renders skip the stack trace the SDK records on each of its promises, as `pulumi up` does
 // through berth's entry (start/sdk.cjs): most of the time a render takes, for a leak report
@@ -24,9 +25,9 @@ export interface Recorded {
   parent: string;
   custom: boolean;
   /** Inputs with secrets unwrapped. */
-  inputs: Record<string, any>;
+  inputs: Properties;
   /** Inputs as sent to the engine: secret values wrapped in Pulumi's secret envelope. */
-  raw: Record<string, any>;
+  raw: Properties;
   protect: boolean;
   ignoreChanges: string[];
   retainOnDelete: boolean;
@@ -42,14 +43,14 @@ export interface Recorded {
   propertyDependencies: Record<string, string[]>;
   provider: string;
   /** The state the mock provider answered with: the outputs a real provider would compute. */
-  outputs?: Record<string, any>;
+  outputs?: Properties;
 }
 
 export interface RunResult {
   resources: Recorded[];
-  outputs: Record<string, any>;
+  outputs: Properties;
   /** What the program returned (its exports), Outputs unresolved, so secrets keep their mark. */
-  exports: Record<string, any>;
+  exports: Properties;
 }
 
 /** A 32-bit hash of a resource's identity (FNV-1a), so two renders of one program agree. */
@@ -82,12 +83,12 @@ export const UNKNOWN = pulumi.runtime.unknownValue;
  * Computed state a preview cannot know, for a resource about to be created: every field the
  * provider fills in (ids, addresses, digests) is unknown, as `pulumi preview` shows it.
  */
-function unknownState(known: Record<string, any>, inputs: Record<string, any>): Record<string, any> {
+function unknownState(known: Properties, inputs: Properties): Properties {
   return Object.fromEntries(Object.entries(known).map(([k, v]) => [k, k in inputs && k !== "networks" ? v : UNKNOWN]));
 }
 
 /** The computed state of a resource, from its type, name and inputs. */
-export type MockState = (type: string, name: string, inputs: Record<string, any>) => Record<string, any>;
+export type MockState = (type: string, name: string, inputs: Properties) => Properties;
 
 /**
  * Plausible computed state for the resources whose outputs berth reads, for one render. Each
@@ -134,7 +135,7 @@ export function mockStates(): MockState {
         return {
           ...inputs,
           ipv6Address: `${ipv6(id, h)}1`,
-          networks: (inputs.networks ?? []).map((net: any) => ({ ...net, ip: net.ip ?? privateIp(id, h) })),
+          networks: (inputs.networks ?? []).map((net: Properties) => ({ ...net, ip: net.ip ?? privateIp(id, h) })),
         };
       case "tls:index/privateKey:PrivateKey":
         return {
@@ -162,10 +163,11 @@ export function mockStates(): MockState {
   };
 }
 
-function unwrap(value: any): any {
+function unwrap(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(unwrap);
   if (value && typeof value === "object") {
-    if (value[SIG] === SECRET) return unwrap(value.value);
+    const envelope = value as Properties;
+    if (envelope[SIG] === SECRET) return unwrap(envelope.value);
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrap(v)]));
   }
   return value;
@@ -204,7 +206,7 @@ export async function run(opts: {
   unknowns?: boolean;
 }): Promise<RunResult> {
   const resources: Recorded[] = [];
-  const answered = new Map<string, Record<string, any>>();
+  const answered = new Map<string, Properties>();
   const mockState = mockStates();
   pulumi.runtime.setAllConfig(opts.config ?? {}, opts.secretKeys ?? []);
   await pulumi.runtime.setMocks(
@@ -231,13 +233,13 @@ export async function run(opts: {
     // What the diy backends (file://, s3://) call every organization.
     "organization",
   );
-  const monitor = pulumi.runtime.getMonitor() as any;
+  const monitor = pulumi.runtime.getMonitor() as unknown as Monitor;
   const original = monitor.registerResource.bind(monitor);
-  monitor.registerResource = (req: any, callback: any) => {
+  monitor.registerResource = (req, callback) => {
     const raw = req.getObject()?.toJavaScript() ?? {};
     const deps = new Set<string>(req.getDependenciesList());
     const propertyDependencies: Record<string, string[]> = {};
-    req.getPropertydependenciesMap().forEach((v: any, key: string) => {
+    req.getPropertydependenciesMap().forEach((v, key) => {
       propertyDependencies[key] = v.getUrnsList();
       v.getUrnsList().forEach((u: string) => deps.add(u));
     });
@@ -247,7 +249,7 @@ export async function run(opts: {
       urn: "",
       parent: req.getParent(),
       custom: req.getCustom(),
-      inputs: unwrap(raw),
+      inputs: unwrap(raw) as Properties,
       raw,
       protect: req.getProtect() ?? false,
       ignoreChanges: req.getIgnorechangesList(),
@@ -261,7 +263,7 @@ export async function run(opts: {
       provider: req.getProvider(),
     });
     const entry = resources[resources.length - 1];
-    return original(req, (err: any, res: any) => {
+    return original(req, (err, res) => {
       if (res) entry.urn = res.getUrn();
       callback(err, res);
     });
@@ -273,8 +275,8 @@ export async function run(opts: {
     return opts.references?.[name] ?? (own ? opts.deployed : undefined) ?? {};
   }
 
-  let outputs: any;
-  let exports: any;
+  let outputs: unknown;
+  let exports: unknown;
   let running = false;
   try {
     // Loading keeps source maps on, so the program's modules keep them for later traces.
@@ -293,11 +295,11 @@ export async function run(opts: {
   }
   await settle(resources);
   for (const r of resources) r.outputs = answered.get(`${r.type}::${r.name}`);
-  return { resources, outputs: outputs ?? {}, exports: exports ?? {} };
+  return { resources, outputs: (outputs ?? {}) as Properties, exports: (exports ?? {}) as Properties };
 }
 
 /** What the data sources berth calls answer offline: a Cloudflare zone looked up by name. */
-function invokeResult(token: string, inputs: Record<string, any>): Record<string, any> {
+function invokeResult(token: string, inputs: Properties): Properties {
   if (token === "cloudflare:index/getZone:getZone") {
     const name = String(inputs.filter?.name ?? "");
     const id = crypto.createHash("sha256").update(name).digest("hex").slice(0, 32);
@@ -321,20 +323,45 @@ async function settle(resources: Recorded[]): Promise<void> {
 }
 
 /** Resolves Outputs (and promises) nested anywhere in a value. */
-export async function resolve(value: any): Promise<any> {
+export async function resolve(value: unknown): Promise<unknown> {
   if (pulumi.Output.isInstance(value)) {
     // An unknown output (a preview of a new stack) never runs apply: ask whether it is known first.
-    const output = value as unknown as { isKnown: Promise<boolean>; promise(withUnknowns?: boolean): Promise<any> };
+    const output = value as unknown as { isKnown: Promise<boolean>; promise(withUnknowns?: boolean): Promise<unknown> };
     if (!(await output.isKnown)) return UNKNOWN;
     return resolve(await output.promise());
   }
-  if (value && typeof value.then === "function") return resolve(await value);
+  const thenable = value as PromiseLike<unknown> | undefined;
+  if (thenable && typeof thenable.then === "function") return resolve(await thenable);
   if (Array.isArray(value)) return Promise.all(value.map(resolve));
   if (value && typeof value === "object" && !(value instanceof pulumi.Resource)) {
     const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await resolve(v)] as const));
     return Object.fromEntries(entries);
   }
   return value;
+}
+
+/** The parts of the engine's RegisterResourceRequest (a protobuf message) the recorder reads. */
+interface RegisterRequest {
+  getObject(): { toJavaScript(): Properties } | undefined;
+  getDependenciesList(): string[];
+  getPropertydependenciesMap(): { forEach(f: (urns: { getUrnsList(): string[] }, key: string) => void): void };
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getCustom(): boolean;
+  getProtect(): boolean | undefined;
+  getIgnorechangesList(): string[];
+  getRetainondelete(): boolean | undefined;
+  getDeletebeforereplace(): boolean;
+  getDeletebeforereplacedefined(): boolean;
+  getDeletedwith(): string;
+  getReplaceonchangesList(): string[];
+  getProvider(): string;
+}
+
+/** The engine's monitor, as the SDK's mocks answer it: the one call the recorder wraps. */
+interface Monitor {
+  registerResource(req: RegisterRequest, callback: (err: Error | null, res?: { getUrn(): string }) => void): unknown;
 }
 
 export interface RenderDiff {

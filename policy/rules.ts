@@ -1,12 +1,13 @@
 // The rules of berth's policy pack as pure functions over the resources of a stack, so they run
 // the same on a real `pulumi preview --policy-pack policy` and offline on a rendered example stack.
+import { Properties } from "../plan/properties";
 
 export interface PolicyInput {
   type: string;
   name: string;
   urn: string;
   /** Inputs (during preview) or state; unknown values are absent. */
-  props: Record<string, any>;
+  props: Properties;
   protect: boolean;
 }
 

@@ -10,6 +10,7 @@
 // killed, so a whole-process timer can time the launcher alone.
 import * as path from "node:path";
 import { MockState, mockStates } from "../../plan/render";
+import { Properties } from "../../plan/properties";
 
 // The gRPC library and message classes the launcher itself uses, from @pulumi/pulumi's tree.
 const sdk = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
@@ -61,13 +62,16 @@ function urnOf(project: string, stack: string, parent: string, type: string, nam
   return `urn:pulumi:${stack}::${project}::${qualified}::${name}`;
 }
 
-const callback = (fn: (req: any) => any) => (call: { request: any }, done: (err: unknown, res?: unknown) => void) => {
-  try {
-    done(null, fn(call.request));
-  } catch (err) {
-    done(err);
-  }
-};
+// A gRPC request is a protobuf message of the engine's: read by its getters, like a provider property.
+const callback =
+  (fn: (req: Properties) => unknown) =>
+  (call: { request: Properties }, done: (err: unknown, res?: unknown) => void) => {
+    try {
+      done(null, fn(call.request));
+    } catch (err) {
+      done(err);
+    }
+  };
 
 export async function startMonitor(opts: { project: string; stack: string }): Promise<Monitor> {
   let run: MonitorRun;
