@@ -83,6 +83,14 @@ export async function startLoopback(opts: LoopbackOptions = {}): Promise<Loopbac
     execFileSync("docker", args, { env: dockerEnv, encoding: "utf8", timeout, stdio: ["ignore", "pipe", "pipe"] });
 
   const stop = async () => {
+    // The app's networks go first: a bridge whose dockerd is killed stays on this machine and
+    // takes an address range from every later dockerd.
+    if (fs.existsSync(sock)) {
+      const ids = spawnSync("docker", ["ps", "-aq"], { env: dockerEnv, encoding: "utf8", timeout: 30_000 }).stdout;
+      if (ids?.trim())
+        spawnSync("docker", ["rm", "-f", ...ids.trim().split("\n")], { env: dockerEnv, timeout: 60_000 });
+      spawnSync("docker", ["network", "prune", "--force"], { env: dockerEnv, timeout: 30_000 });
+    }
     for (const child of started.reverse()) {
       if (child.exitCode !== null || child.pid === undefined) continue;
       const exited = new Promise((r) => child.once("exit", r));
@@ -104,6 +112,9 @@ export async function startLoopback(opts: LoopbackOptions = {}): Promise<Loopbac
         `--pidfile=${tmp}/docker.pid`,
         "--iptables=false",
         "--bridge=none",
+        // Its own range for networks (docker network create), away from the default ranges that
+        // every dockerd on this machine draws from.
+        `--default-address-pool=base=10.${1 + Math.floor(Math.random() * 250)}.0.0/16,size=24`,
       ],
       "dockerd.log",
     );
