@@ -401,7 +401,7 @@ export const proxySchema = z
       .min(1)
       .optional()
       .describe(
-        "Hosts of this stack (a server stack) whose kamal-proxy serves apps of other stacks: they run kamal-proxy even when no role of this stack is proxied there, and the stack's `shared` output is what app stacks attach with (berth:attach). See README, Several apps on one server.",
+        "Hosts of this stack (a server stack) whose kamal-proxy serves apps of other stacks: they run kamal-proxy even when no role of this stack is proxied there, and the stack's `shared` output is what app stacks attach with (berth:attach). See docs/topologies.md, Several apps on one server.",
       ),
   })
   .describe("kamal-proxy in front of the proxied roles (Kamal's proxy).");

@@ -43,7 +43,7 @@ export const rolloutSchema = z
       ),
   })
   .describe(
-    "How a canary (berth:canary) rolls out. kamal-proxy v0.9.2's `rollout deploy`, `rollout set` and `rollout stop` for strategy traffic; per-host versions for strategy hosts. See README, Progressive delivery.",
+    "How a canary (berth:canary) rolls out. kamal-proxy v0.9.2's `rollout deploy`, `rollout set` and `rollout stop` for strategy traffic; per-host versions for strategy hosts. See docs/deploying.md, Progressive delivery.",
   );
 
 /** A duration of checks, in seconds. */
@@ -88,7 +88,7 @@ export const verifySchema = z
       ),
   })
   .describe(
-    "Verification after each switch: HTTP checks for a window of time, and optionally your own command; a failure fails the update. See README, Progressive delivery.",
+    "Verification after each switch: HTTP checks for a window of time, and optionally your own command; a failure fails the update. See docs/deploying.md, Progressive delivery.",
   );
 
 /** One allowed window: days of the week and a time range in the windows' time zone. */

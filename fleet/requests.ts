@@ -54,7 +54,7 @@ export const serverUpdateSchema = z.strictObject({
     .nullable()
     .optional()
     .describe(
-      "Replacing a Hetzner Cloud server on purpose, on the next deploy of the stack that creates it: `unprotect` lifts its protection, `rebuild` also builds it from today's bootstrap, image and SSH key (berth's `replace`, see README, Replacing a server). null: protected again.",
+      "Replacing a Hetzner Cloud server on purpose, on the next deploy of the stack that creates it: `unprotect` lifts its protection, `rebuild` also builds it from today's bootstrap, image and SSH key (berth's `replace`, see docs/protecting-data.md, Replacing a server). null: protected again.",
     ),
   maintenanceWindow: maintenanceWindowSchema.nullable().optional().describe("null: no maintenance window."),
 });

@@ -1,4 +1,4 @@
-// berth's policy pack: `pulumi preview --policy-pack policy` (see README, Safety).
+// berth's policy pack: `pulumi preview --policy-pack policy` (see docs/safety.md).
 import { PolicyPack, StackValidationPolicy } from "@pulumi/policy";
 import { PolicyInput, RULES, stackOf } from "./rules";
 

@@ -115,7 +115,7 @@ describe("blast radius of the example stacks", () => {
     matrix = await blastMatrix();
   });
 
-  it("is what docs/blast-radius.md and the README's summary table say (npm run safety writes them)", async () => {
+  it("is what docs/blast-radius.md and the summary table of docs/safety.md say (npm run safety writes them)", async () => {
     assert.deepEqual(staleDocs(ROOT, await blastDocs(ROOT, matrix)), []);
   });
 

@@ -156,7 +156,7 @@ export const hostInput = z
       .min(1)
       .optional()
       .describe(
-        "SSH host keys of the machine, as `ssh-keyscan` prints them. Required for an existing machine: berth verifies them instead of trusting the first key it sees. For a Hetzner Cloud server berth generates the key itself; set this only for a server created before berth did (see README, Upgrading).",
+        "SSH host keys of the machine, as `ssh-keyscan` prints them. Required for an existing machine: berth verifies them instead of trusting the first key it sees. For a Hetzner Cloud server berth generates the key itself; set this only for a server created before berth did (see docs/protecting-data.md, Upgrading from an earlier berth).",
       ),
     tags: z
       .array(tagName)
@@ -173,7 +173,7 @@ export const hostInput = z
       .enum(["unprotect", "rebuild"])
       .optional()
       .describe(
-        "Replacing this Hetzner Cloud server on purpose (see README, Replacing a server): `unprotect` lifts its delete and rebuild protection (Pulumi's and Hetzner's) so `pulumi up --replace` can rebuild it as it was created; `rebuild` also builds the replacement from today's bootstrap, image and SSH key, so `pulumi up` rebuilds it when they changed. Remove it afterwards: the protection comes back.",
+        "Replacing this Hetzner Cloud server on purpose (see docs/protecting-data.md, Replacing a server): `unprotect` lifts its delete and rebuild protection (Pulumi's and Hetzner's) so `pulumi up --replace` can rebuild it as it was created; `rebuild` also builds the replacement from today's bootstrap, image and SSH key, so `pulumi up` rebuilds it when they changed. Remove it afterwards: the protection comes back.",
       ),
   })
   .superRefine((host, ctx) => {
