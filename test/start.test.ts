@@ -11,8 +11,8 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { stripVTControlCharacters } from "node:util";
 import { parse } from "yaml";
-import { BERTH, launch, StackFile } from "../scripts/bench/launch";
-import { Monitor, startMonitor } from "../scripts/bench/monitor";
+import { BERTH, launch, StackFile } from "../plan/launch";
+import { Monitor, startMonitor } from "../plan/monitor";
 import { ROOT, runIndex, stackConfig } from "./harness";
 
 let monitor: Monitor;
