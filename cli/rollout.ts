@@ -106,7 +106,7 @@ export function lastGood(history: Update[], json: unknown): { update: Update; ca
   return { update: good, canary: typeof canary === "string" ? canary : undefined };
 }
 
-/** A failed `pulumi up` whose failure is a failed verification (the verdict components/rollout.ts prints). */
+/** A failed `pulumi up` whose failure is a failed verification (the verdict components/commands/rollout.ts prints). */
 export const VERIFICATION_FAILED = /berth: verification FAILED/;
 
 export function registerRollout(program: Command, io: Io): void {
@@ -129,7 +129,7 @@ export function registerRollout(program: Command, io: Io): void {
       if (proxied.length) io.out("Live on the hosts:\n");
       const read = quote(["docker", "exec", PROXY_CONTAINER, "cat", PROXY_STATE_FILE]);
       for (const [name, role] of proxied) {
-        // kamal-proxy's service of a role, as components/commands.ts proxyService names it.
+        // kamal-proxy's service of a role, as components/commands/proxy.ts proxyService names it.
         const service = canary?.roles[name]?.service ?? `${outputs.service}-${name}-${outputs.stack}`;
         for (const host of role.hosts) {
           const h = outputs.hosts[host];

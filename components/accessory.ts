@@ -8,19 +8,19 @@ import { stringify } from "yaml";
 import { LITESTREAM_VERSION, POSTGRES_PASSWORD_FILE } from "../config/accessory";
 import { Accessory as AccessoryConfig, DeployConfig } from "../config/schema";
 import { Secrets } from "../config/stack";
-import { containerLogging, containerOptionInputs, containerVolume, databaseIsLocal, homeDirectory } from "./app";
+import { databaseIsLocal, homeDirectory } from "./app";
+import { containerLogging, containerOptionInputs, containerVolume } from "./container";
 import { DOCKER_NETWORK } from "./bootstrap";
+import { awaitRunningScript } from "./commands/app";
+import { directoriesScript, writeFileScript } from "./commands/host";
 import {
-  awaitRunningScript,
-  directoriesScript,
   LITESTREAM_CONFIG,
   LITESTREAM_DATA,
   litestreamRestoreScript,
   postgresExtensionsScript,
   postgresPasswordScript,
   postgresPasswordStdin,
-  writeFileScript,
-} from "./commands";
+} from "./commands/accessory";
 import { Host } from "./host";
 
 export interface AccessoryArgs {

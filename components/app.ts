@@ -8,31 +8,27 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { ContainerOptions, DEFAULT_LOG_OPTIONS } from "../config/app";
 import { VERSION_LABEL } from "../config/names";
 import { Canary } from "../config/rollout";
 import { Accessory, DeployConfig, Role } from "../config/schema";
 import { Secrets } from "../config/stack";
 import { DOCKER_NETWORK } from "./bootstrap";
+import { containerLogging, containerOptionInputs, containerVolume } from "./container";
 import {
   assetScript,
   assetVolumeDir,
   awaitRunningScript,
   containerName,
-  HookName,
-  hookScript,
   imageRef,
-  maintenanceScript,
-  proxyRemoveScript,
-  proxyService,
   pruneImagesScript,
-  routeScript,
   versionLabel,
-} from "./commands";
+} from "./commands/app";
+import { HookName, hookScript } from "./commands/hook";
+import { maintenanceScript, proxyRemoveScript, proxyService, routeScript } from "./commands/proxy";
 import { Host } from "./host";
 import { Proxy } from "./proxy";
 import { installCertificate, ProxyCertificate } from "./tls";
-import { rolloutScript, rolloutStopScript, verifyCommandScript, verifyScript } from "./rollout";
+import { rolloutScript, rolloutStopScript, verifyCommandScript, verifyScript } from "./commands/rollout";
 
 export interface AppArgs {
   config: DeployConfig;
@@ -84,55 +80,6 @@ export function appsDirectory(cfg: Pick<DeployConfig, "ssh">): string {
 /** Where berth keeps this stack's files on a host. */
 export function appDirectory(cfg: DeployConfig): string {
   return `${appsDirectory(cfg)}/${cfg.service}-${cfg.stack}`;
-}
-
-/** A Kamal volume spec (`name:/path`, `/host:/path:ro`) as a Container volume. */
-export function containerVolume(spec: string): docker.types.input.ContainerVolume {
-  const [source, containerPath, mode] = spec.split(":");
-  const readOnly = mode === "ro";
-  return source.startsWith("/")
-    ? { hostPath: source, containerPath, readOnly }
-    : { volumeName: source, containerPath, readOnly };
-}
-
-/** Kamal-style run options as docker Container inputs. */
-export function containerOptionInputs(o: ContainerOptions): Partial<docker.ContainerArgs> {
-  return {
-    memory: o.memory,
-    memoryReservation: o.memoryReservation,
-    memorySwap: o.memorySwap,
-    cpus: o.cpus,
-    cpuShares: o.cpuShares,
-    shmSize: o.shmSize,
-    user: o.user,
-    workingDir: o.workingDir,
-    init: o.init,
-    readOnly: o.readOnly,
-    stopSignal: o.stopSignal,
-    hosts: o.hosts,
-    capabilities: o.capAdd || o.capDrop ? { adds: o.capAdd, drops: o.capDrop } : undefined,
-    ulimits: o.ulimits,
-    tmpfs: o.tmpfs,
-    securityOpts: o.securityOpts,
-    sysctls: o.sysctls,
-  };
-}
-
-/**
- * Logging inputs of a container. As in Kamal (lib/kamal/configuration/logging.rb): with no
- * driver and no options configured, `--log-opt max-size=10m`, so logs cannot fill the disk; any
- * configured driver or options replace that default.
- */
-export function containerLogging(logging?: {
-  driver?: string;
-  options?: Record<string, string | number>;
-}): Pick<docker.ContainerArgs, "logDriver" | "logOpts"> {
-  const options = Object.entries(logging?.options ?? {});
-  if (logging?.driver === undefined && options.length === 0) return { logOpts: { ...DEFAULT_LOG_OPTIONS } };
-  return {
-    logDriver: logging?.driver,
-    logOpts: options.length ? Object.fromEntries(options.map(([k, v]) => [k, String(v)])) : undefined,
-  };
 }
 
 /** What a role's containers run, the same on every host, and the names it gives them. */

@@ -4,7 +4,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DeployConfig } from "../config/schema";
-import { hookScript } from "./commands";
+import { hookScript } from "./commands/hook";
 
 export interface BuildArgs {
   config: DeployConfig;

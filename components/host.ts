@@ -6,7 +6,8 @@ import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { HostConfig, LOCATIONS, usableHostKey } from "../config/schema";
-import { cloudInit, hetznerVolumeDevice, mountScript, readinessScript } from "./bootstrap";
+import { cloudInit } from "./bootstrap";
+import { hetznerVolumeDevice, mountScript, readinessScript } from "./commands/host";
 import { Platform } from "./platform";
 import { dockerSshOptions, knownHostsLine } from "./ssh";
 

@@ -4,7 +4,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DOCKER_NETWORK } from "./bootstrap";
-import { PROXY_CONTAINER } from "./commands";
+import { PROXY_CONTAINER } from "../config/names";
 import { Host } from "./host";
 
 export interface ProxyArgs {

@@ -6,7 +6,8 @@
 import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { PROXY_CONTAINER, shq } from "./commands";
+import { PROXY_CONTAINER } from "../config/names";
+import { shq } from "./commands/shell";
 import { Host } from "./host";
 
 /**

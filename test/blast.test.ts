@@ -6,7 +6,8 @@ import { before, describe, it } from "node:test";
 import { changedPaths, classify, Classified, pathMatches, RenderedResource, tally } from "../guard/blast";
 import { CHANGES } from "../guard/changes";
 import { forcesReplacement, REPLACEMENT } from "../guard/replacement";
-import { blastDocs, blastMatrix, MatrixEntry, serverNames, sharedServerMatrix, staleDocs } from "../scripts/safety";
+import { blastDocs, staleDocs } from "../guard/docs";
+import { blastMatrix, MatrixEntry, serverNames, sharedServerMatrix } from "../guard/matrix";
 import { ROOT, runIndex, stackConfig } from "./harness";
 
 const REQUIRED = [

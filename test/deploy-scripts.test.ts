@@ -1,11 +1,13 @@
 // berth's deploy scripts run for real, over SSH, against a real dockerd on loopback: the route
 // switch (against a stand-in kamal-proxy), the image prune and the asset copy. The scripts are the
-// ones the program sends (components/commands.ts); what decides when each runs is tested under
+// ones the program sends (components/commands/); what decides when each runs is tested under
 // mocks in app.test.ts.
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { assetScript, assetVolumeDir, PROXY_CONTAINER, pruneImagesScript, routeScript } from "../components/commands";
+import { assetScript, assetVolumeDir, pruneImagesScript } from "../components/commands/app";
+import { PROXY_CONTAINER } from "../config/names";
+import { routeScript } from "../components/commands/proxy";
 import { Loopback, startLoopback, startProxyAndApp, TEST_PROXY } from "./loopback";
 
 const PROXY = TEST_PROXY;

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { before, describe, it } from "node:test";
 import { missingCredentials } from "../cli/doctor";
 import { audit, resolveMarked, violations } from "../guard/secrets";
-import { sentinels } from "../scripts/safety";
+import { sentinels } from "../guard/matrix";
 import { byType, named, Recorded, ROOT, runIndex, stackConfig } from "./harness";
 
 const T = {

@@ -10,14 +10,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fstabEntry, mountScript } from "../components/bootstrap";
-import {
-  directoriesScript,
-  postgresBackupScript,
-  postgresPasswordScript,
-  postgresPasswordStdin,
-  writeFileScript,
-} from "../components/commands";
+import { directoriesScript, fstabEntry, mountScript, writeFileScript } from "../components/commands/host";
+import { postgresBackupScript, postgresPasswordScript, postgresPasswordStdin } from "../components/commands/accessory";
 import { dockerSshOptions, knownHostsLine, writeIdentityFile } from "../components/ssh";
 import { freePort, Loopback, startLoopback, tool } from "./loopback";
 

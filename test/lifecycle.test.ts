@@ -23,7 +23,7 @@ import {
   World,
 } from "../guard/lifecycle";
 import { fileWrite, mountPaths, passwordChange, proxyActions } from "../guard/effects";
-import { rolloutScript, rolloutStopScript } from "../components/rollout";
+import { rolloutScript, rolloutStopScript } from "../components/commands/rollout";
 import { ResolvedProxy } from "../config/schema";
 import { Recorded, runIndex, stackConfig } from "./harness";
 

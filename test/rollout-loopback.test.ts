@@ -1,5 +1,5 @@
 // berth rollout end to end on a real sshd and dockerd (test/loopback.ts): the rollout and route
-// steps' scripts the program renders (components/rollout.ts, commands.ts) run over SSH against the
+// steps' scripts the program renders (components/commands/) run over SSH against the
 // kamal-proxy stand-in, and `berth rollout` reads and changes the canary through the stand-in
 // pulumi, its status reading kamal-proxy's live state on the host. What the stand-in pulumi cannot
 // do, run the program's steps during `up`, the test does in its place: after each verb's update it
@@ -10,8 +10,9 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runCli } from "../cli/main";
 import { Io } from "../cli/process";
-import { PROXY_CONTAINER, routeScript } from "../components/commands";
-import { rolloutScript, rolloutStopScript } from "../components/rollout";
+import { PROXY_CONTAINER } from "../config/names";
+import { routeScript } from "../components/commands/proxy";
+import { rolloutScript, rolloutStopScript } from "../components/commands/rollout";
 import { Loopback, startLoopback, startProxyAndApp, TEST_PROXY } from "./loopback";
 
 const SERVICE = "shop-web-production";

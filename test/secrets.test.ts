@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { audit, AuditResult, violations } from "../guard/secrets";
-import { auditDocs, secretsAudit, sentinels, staleDocs } from "../scripts/safety";
+import { auditDocs, staleDocs } from "../guard/docs";
+import { secretsAudit, sentinels } from "../guard/matrix";
 import { ROOT } from "./harness";
 
 const wrap = (value: unknown) => ({ [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value });

@@ -11,8 +11,8 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { stripVTControlCharacters } from "node:util";
 import { parse } from "yaml";
-import { BERTH, launch, StackFile } from "../scripts/bench/launch";
-import { Monitor, startMonitor } from "../scripts/bench/monitor";
+import { BERTH, launch, StackFile } from "../plan/launch";
+import { Monitor, startMonitor } from "../plan/monitor";
 import { ROOT, runIndex, stackConfig } from "./harness";
 
 let monitor: Monitor;
@@ -81,6 +81,42 @@ describe("start entry", () => {
     assert.deepEqual(contents(cache), precompiled, "the start found every module in the caches");
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
     assert.equal(pkg.scripts.postinstall, "node start/index.cjs --precompile");
+  });
+
+  it("precompiles the modules the program imports, whatever folder they are in, and no file it does not import", () => {
+    const project = projectWith(['import { answer } from "./reports/answer";', "export = () => ({ answer });", ""]);
+    fs.writeFileSync(
+      path.join(project, "package.json"),
+      JSON.stringify({ name: "project", main: "index.ts", dependencies: {} }),
+    );
+    for (const [file, text] of [
+      ["reports/answer.ts", 'export const answer = "imported from a new folder";\n'],
+      ["unused/other.ts", 'export const other = "imported by nothing";\n'],
+    ]) {
+      fs.mkdirSync(path.dirname(path.join(project, file)), { recursive: true });
+      fs.writeFileSync(path.join(project, file), text);
+    }
+    const cache = fs.mkdtempSync(path.join(tmp, "precompiled-"));
+    execFileSync(process.execPath, [path.join(project, "start", "index.cjs"), "--precompile"], {
+      cwd: project,
+      env: { ...process.env, BERTH_CACHE_DIR: cache },
+      timeout: 60_000,
+    });
+    const files = fs.readdirSync(cache);
+    const transpiled = files.filter((f) => f.endsWith(".js")).map((f) => fs.readFileSync(path.join(cache, f), "utf8"));
+    assert.ok(
+      transpiled.some((code) => code.includes("imported from a new folder")),
+      "reports/answer.ts transpiled",
+    );
+    assert.ok(!transpiled.some((code) => code.includes("imported by nothing")), "unused/other.ts left alone");
+    const packIndex = files.find((f) => f.endsWith(".bin.json"));
+    assert.ok(packIndex, `a code cache among ${files.join(", ")}`);
+    const compiled = Object.keys(JSON.parse(fs.readFileSync(path.join(cache, packIndex), "utf8")));
+    for (const file of ["index.ts", "reports/answer.ts"])
+      assert.ok(
+        compiled.includes(path.join(fs.realpathSync(project), file)) || compiled.includes(path.join(project, file)),
+        `${file} in the code cache`,
+      );
   });
 
   it("names the key and its line in the stack file for a configuration mistake, without a stack trace", async () => {

@@ -4,16 +4,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { runIndex, stackConfig } from "./harness";
-import {
-  bumpPath,
-  deployPath,
-  documentedTable,
-  maxStepsPerHost,
-  pathTable,
-  PathRow,
-  tableRows,
-} from "../scripts/bench/steps";
-import { generatedStack } from "../scripts/bench/stacks";
+import { bumpPath, deployPath, documentedTable, maxStepsPerHost, pathTable, PathRow, tableRows } from "../guard/steps";
+import { generatedStack } from "../plan/stacks";
 
 const bump = (c: Record<string, unknown>) => (c["berth:version"] = "2026.11.2");
 
@@ -61,7 +53,7 @@ describe("deploy path", () => {
         );
       rows.push({ hosts, limit, groups, pulls: path.criticalPulls, critical: path.critical.length });
     }
-    // docs/performance.md shows these rows and the 100-host ones (scripts/bench/steps.ts --write).
+    // docs/performance.md shows these rows and the 100-host ones (scripts/bench/steps.ts --write, from guard/steps.ts).
     const documented = tableRows(documentedTable());
     for (const row of tableRows(pathTable(rows))) assert.ok(documented.includes(row), row);
   });

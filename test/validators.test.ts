@@ -3,16 +3,11 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { before, describe, it } from "node:test";
-import { cloudInit, mountScript, readinessScript } from "../components/bootstrap";
-import {
-  awaitRunningScript,
-  HOOKS,
-  hookScript,
-  maintenanceScript,
-  proxySwitchScript,
-  pruneImagesScript,
-  routeScript,
-} from "../components/commands";
+import { cloudInit } from "../components/bootstrap";
+import { mountScript, readinessScript } from "../components/commands/host";
+import { awaitRunningScript, pruneImagesScript } from "../components/commands/app";
+import { HOOKS, hookScript } from "../components/commands/hook";
+import { maintenanceScript, proxySwitchScript, routeScript } from "../components/commands/proxy";
 import { byType, Recorded, runIndex, stackConfig } from "./harness";
 import { scriptsOf, shellcheck, tool, validateCloudInit, write } from "./validate";
 

@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { parse } from "yaml";
-import { lint, workflowFiles } from "../scripts/actionlint";
+import { lint, workflowFiles } from "../guard/actionlint";
 import { ROOT } from "./harness";
 import { Context, JobRun, runJob, standInBin } from "./workflow-runner";
 

@@ -8,17 +8,27 @@
 //
 // Every timed figure is a whole launcher process: @pulumi/pulumi's cmd/run, started with the
 // arguments and environment Pulumi's Node.js language host gives it, connected to a stand-in
-// engine in this process (./monitor.ts, ./launch.ts). Wall time runs from spawn to exit.
+// engine in this process (plan/monitor.ts, plan/launch.ts). Wall time runs from spawn to exit.
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Recorded, ROOT, runIndex, stackConfig } from "../../test/harness";
-import { BERTH, freshDir, launch, LaunchRun, PULUMI_DEFAULT, StackFile, TRANSPILE_ONLY, Variant } from "./launch";
-import { startMonitor } from "./monitor";
+import { DeployPath, deployPath, maxStepsPerHost, remoteWork } from "../../guard/steps";
+import { ROOT, runIndex, stackConfig } from "../../plan/examples";
+import {
+  BERTH,
+  freshDir,
+  launch,
+  LaunchRun,
+  PULUMI_DEFAULT,
+  StackFile,
+  TRANSPILE_ONLY,
+  Variant,
+} from "../../plan/launch";
+import { startMonitor } from "../../plan/monitor";
+import { Recorded } from "../../plan/render";
+import { generatedStack } from "../../plan/stacks";
 import { kamalCount } from "./kamal";
-import { generatedStack } from "./stacks";
-import { DeployPath, deployPath, maxStepsPerHost, remoteWork } from "./steps";
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
 const sizes = (process.env.BENCH_SIZES ?? "1,10,100,300").split(",").map(Number);
@@ -150,7 +160,7 @@ async function scale() {
   console.log("\n## 2. Scale: generated stacks through Pulumi's launcher\n");
   console.log(
     "Roles web/job/worker, a volume on every tenth host, boot groups of 25%, PostGIS and Redis\n" +
-      "(scripts/bench/stacks.ts). berth as npm ci leaves it; each run a new launcher process. Wall =\n" +
+      "(plan/stacks.ts). berth as npm ci leaves it; each run a new launcher process. Wall =\n" +
       "spawn to exit; CPU = the launcher's user + system time and peak RSS its VmHWM, both when the\n" +
       `program signals it is done. Sizes interleaved; median of ${runsPerSize} runs per size.\n`,
   );

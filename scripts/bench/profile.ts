@@ -7,10 +7,10 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ROOT, stackConfig } from "../../test/harness";
-import { BERTH, freshDir, launch } from "./launch";
-import { startMonitor } from "./monitor";
-import { generatedStack } from "./stacks";
+import { ROOT, stackConfig } from "../../plan/examples";
+import { BERTH, freshDir, launch } from "../../plan/launch";
+import { startMonitor } from "../../plan/monitor";
+import { generatedStack } from "../../plan/stacks";
 
 interface ProfileNode {
   id: number;

@@ -1,6 +1,6 @@
 // Generated stacks of any size for the benchmarks, built on the production example so every
 // setting a real stack carries (registry, env, proxy, assets, boot, DNS) is exercised.
-import { stackConfig } from "../../test/harness";
+import { stackConfig } from "./examples";
 
 type Config = Record<string, unknown>;
 

@@ -1,5 +1,5 @@
 // Command lines of progressive delivery: kamal-proxy's rollout target for a canary, and the checks
-// run after a switch. Pure functions from settings to text, like components/commands.ts; every
+// run after a switch. Pure functions from settings to text, like the other files here; every
 // result goes through shellcheck in the tests.
 //
 // kamal-proxy v0.9.2 (basecamp/kamal-proxy, tag v0.9.2), as read there:
@@ -23,9 +23,10 @@
 //   every change (router.go saveStateSnapshot) as service.go MarshalJSON lays it out:
 //   name, active_targets, rollout_targets, rollout_controller {percentage, allowlist}.
 // Kamal 2 itself never calls `rollout`: berth drives it.
-import { ResolvedProxy } from "../config/schema";
-import { VerifyConfig } from "../config/rollout";
-import { PROXY_CONTAINER, shq } from "./commands";
+import { ResolvedProxy } from "../../config/schema";
+import { VerifyConfig } from "../../config/rollout";
+import { PROXY_CONTAINER } from "../../config/names";
+import { shq } from "./shell";
 
 /** `kamal-proxy rollout deploy` flags for a role's canary container. */
 export function rolloutDeployArgs(target: string, p: ResolvedProxy): string[] {
