@@ -132,9 +132,7 @@ export class Jobs {
         return { result: "unhealthy" };
       }
       this.event(id, "health", health.detail);
-      await this.finish(id, "deployed", null, true);
-      if (d.rollback_of)
-        await this.db.query("UPDATE fleet.deployments SET status = 'rolled_back' WHERE id = $1", [d.rollback_of]);
+      await this.finish(id, "deployed", null, true, d.rollback_of);
       return { result: "deployed" };
     } catch (err) {
       const message = errorText(err);
@@ -161,10 +159,21 @@ export class Jobs {
     }
   }
 
-  private async finish(id: number, status: string, error: string | null, healthy = false) {
+  /**
+   * Records how a deployment ended. A rollback that deployed marks the deployment it undid
+   * `rolled_back` in the same statement, so no reader sees the one without the other. The events
+   * before it (the health check's answer) are stored first: whoever sees the status sees them.
+   */
+  private async finish(id: number, status: string, error: string | null, healthy = false, undid?: number | null) {
+    await this.records.flushEvents();
     await this.db.query(
-      `UPDATE fleet.deployments SET status = $2, error = $3, finished_at = now(), healthy_at = CASE WHEN $4 THEN now() ELSE healthy_at END WHERE id = $1`,
-      [id, status, error, healthy],
+      `UPDATE fleet.deployments SET
+         status = CASE WHEN id = $1 THEN $2 ELSE 'rolled_back' END,
+         error = CASE WHEN id = $1 THEN $3 ELSE error END,
+         finished_at = CASE WHEN id = $1 THEN now() ELSE finished_at END,
+         healthy_at = CASE WHEN id = $1 AND $4 THEN now() ELSE healthy_at END
+       WHERE id = $1 OR id = $5::bigint`,
+      [id, status, error, healthy, undid ?? null],
     );
     this.event(id, "status", error ? `${status}: ${error}` : status);
   }
