@@ -1,3 +1,4 @@
+// Longer than 400 lines: one deploy's order (pulls, boot groups, hooks, canary, verification) is one dependency graph, built in one place.
 // The app deploy: per host the version's image, per role and host one container per version and
 // run fingerprint, then kamal-proxy's health-checked switch (proxied roles) or a readiness wait
 // (other roles). A container's logical and docker names carry the version and a fingerprint of

@@ -1,3 +1,4 @@
+// Longer than 400 lines: the schema of everything the app's containers run (env, roles, proxy, registry, builder, boot), described key by key.
 // Schema sections that describe how the app runs: env, roles, proxy, registry, builder, boot.
 // Kamal's deploy.yml names are given in each description so users can map their config.
 import { parse as parseShellWords } from "shell-quote";

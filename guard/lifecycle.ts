@@ -1,3 +1,4 @@
+// Longer than 400 lines: the engine's step planning and the playing of those steps share one model of state, kept together.
 // Sequences of updates, the way Pulumi's engine runs them: from the state an update left and the
 // next render of the program, the steps the engine would take (planUpdate), then those steps played
 // one by one against a simulated world (applyUpdate), optionally failing at any step, with the

@@ -1,3 +1,4 @@
+// Longer than 400 lines: the effect of every step type on one simulated world, which must see all of them to check its invariants.
 // The world a stack's steps act on, simulated: Hetzner objects of one project (shared by every stack
 // played in it), the machines behind its servers with their containers, kamal-proxy routes, volume
 // mounts and databases, and the deploying machine's known SSH host keys. Each step's effect is read

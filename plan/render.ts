@@ -1,3 +1,4 @@
+// Longer than 400 lines: the mock runtime, the registration recorder and the render diff that berth plan and the tests share.
 // Renders a berth program offline: runs it in Pulumi's mock runtime and records every resource
 // registration with the options that matter (protect, ignoreChanges, dependencies, ...), which
 // plain mocks hide. `berth plan` and the tests share it.
