@@ -10,7 +10,17 @@ import { parse } from "yaml";
 import { ConfigError, parseConfig } from "../config/load";
 import { secretsFrom } from "../config/stack";
 import { deploy, stackOutputs, StackOutputs } from "../components/deployment";
-import { diffRenders, named, Recorded, ROOT, run, runIndex, stackConfig, transitiveDependencies } from "./harness";
+import {
+  diffRenders,
+  named,
+  Recorded,
+  ROOT,
+  run,
+  runIndex,
+  stackConfig,
+  transitiveDependencies,
+  versionBump,
+} from "./harness";
 import { shellcheck } from "./validate";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com";
@@ -352,13 +362,7 @@ describe("litestream accessory (staging example)", () => {
 describe("accessories and deploys", () => {
   for (const stack of ["staging", "production"]) {
     it(`${stack}: a version bump leaves every accessory resource as it is`, async () => {
-      const before = (await runIndex(stack, stackConfig(stack))).resources;
-      const after = (
-        await runIndex(
-          stack,
-          stackConfig(stack, (c) => (c["berth:version"] = "2026.11.2")),
-        )
-      ).resources;
+      const { before, after } = await versionBump(stack);
       const diff = diffRenders(before, after);
       const accessory = (r: Recorded) =>
         r.parent.includes("berth:accessory:Accessory") || r.type === "berth:accessory:Accessory";

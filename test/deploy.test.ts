@@ -2,7 +2,7 @@
 // leaves Pulumi's secret envelope is the secrets audit's, test/secrets.test.ts).
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
-import { diffRenders, Recorded, RenderDiff, runIndex, stackConfig } from "./harness";
+import { diffRenders, Recorded, RenderDiff, runIndex, stackConfig, versionBump } from "./harness";
 
 const VERSIONED = /-(ready|assets|image)$|^myapp-[a-z]+-[a-z0-9-]+-2026\.11\.\d-[0-9a-f]{8}$/;
 const RERUN_EACH_DEPLOY =
@@ -12,13 +12,7 @@ for (const stack of ["staging", "production"]) {
   describe(`${stack}: a version bump`, () => {
     let diff: RenderDiff;
     before(async () => {
-      const before = (await runIndex(stack, stackConfig(stack))).resources;
-      const after = (
-        await runIndex(
-          stack,
-          stackConfig(stack, (c) => (c["berth:version"] = "2026.11.2")),
-        )
-      ).resources;
+      const { before, after } = await versionBump(stack);
       diff = diffRenders(before, after);
     });
 

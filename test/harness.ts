@@ -1,6 +1,7 @@
 // Test helpers around the offline renderer (plan/render.ts): the example stacks with test
 // secrets (plan/examples.ts), and lookups over what a render recorded.
 import * as pulumi from "@pulumi/pulumi";
+import { runIndex, stackConfig } from "../plan/examples";
 import { Recorded } from "../plan/render";
 
 export { diffRenders, resolve, run } from "../plan/render";
@@ -19,3 +20,24 @@ export const named = (resources: Recorded[], name: string) => {
   if (!found) throw new Error(`no resource named ${name}; have: ${resources.map((r) => r.name).join(", ")}`);
   return found;
 };
+
+/** The version the example stacks bump to in the tests, from the 2026.11.1 they run. */
+export const NEXT_VERSION = "2026.11.2";
+
+/** The change of a version bump, for stackConfig. */
+export const bumpVersion = (c: Record<string, unknown>) => (c["berth:version"] = NEXT_VERSION);
+
+const bumps = new Map<string, Promise<{ before: Recorded[]; after: Recorded[] }>>();
+
+/** An example stack rendered as it runs and after a version bump: rendered once per test process. */
+export function versionBump(stack: string): Promise<{ before: Recorded[]; after: Recorded[] }> {
+  let renders = bumps.get(stack);
+  if (!renders) {
+    renders = (async () => ({
+      before: (await runIndex(stack, stackConfig(stack))).resources,
+      after: (await runIndex(stack, stackConfig(stack, bumpVersion))).resources,
+    }))();
+    bumps.set(stack, renders);
+  }
+  return renders;
+}

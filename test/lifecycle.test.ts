@@ -25,7 +25,7 @@ import {
 import { fileWrite, mountPaths, passwordChange, proxyActions } from "../guard/effects";
 import { rolloutScript, rolloutStopScript } from "../components/commands/rollout";
 import { ResolvedProxy } from "../config/schema";
-import { Recorded, runIndex, stackConfig } from "./harness";
+import { bumpVersion, Recorded, runIndex, stackConfig } from "./harness";
 
 type Change = (c: Record<string, any>) => void;
 const INJECTED = "injected failure";
@@ -99,7 +99,7 @@ function assertDatabasePassword(w: World, stack: string, change?: Change): void 
 const failAt = (match: (s: Step) => boolean) => (s: Step) => (match(s) ? INJECTED : undefined);
 const named = (name: string, op?: string) => (s: Step) => s.name === name && (!op || s.op === op);
 
-const bump: Change = (c) => (c["berth:version"] = "2026.11.2");
+const bump: Change = bumpVersion;
 const addWebHost =
   (host: string): Change =>
   (c) => {

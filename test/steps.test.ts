@@ -3,7 +3,7 @@
 // prune), every host's pull first and at once, hosts in parallel within a boot group.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { runIndex, stackConfig } from "./harness";
+import { runIndex, stackConfig, versionBump } from "./harness";
 import { bumpPath, deployPath, documentedTable, maxStepsPerHost, pathTable, PathRow, tableRows } from "../guard/steps";
 import { generatedStack } from "../plan/stacks";
 
@@ -11,8 +11,7 @@ const bump = (c: Record<string, unknown>) => (c["berth:version"] = "2026.11.2");
 
 describe("deploy path", () => {
   it("production: four dependent remote steps per host, one pull on the critical path (boot.limit 1)", async () => {
-    const before = (await runIndex("production", stackConfig("production"))).resources;
-    const after = (await runIndex("production", stackConfig("production", bump))).resources;
+    const { before, after } = await versionBump("production");
     const path = deployPath(before, after);
     assert.deepEqual(Object.keys(path.hosts).sort(), ["db-1", "job-1", "web-1", "web-2"]);
     assert.equal(maxStepsPerHost(path), 4);
