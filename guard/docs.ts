@@ -19,6 +19,9 @@ import {
 import { REPLACEMENT } from "./replacement";
 import { AuditResult, violations } from "./secrets";
 
+/** A row whose change replaces or deletes a resource that holds data. */
+const losesData = (r: Classified) => r.stateful && (r.outcome === "replace" || r.outcome === "delete");
+
 /** The downtime cell: which service on which host lost its running target, between which steps. */
 export function downtimeCell(d: Downtime): string {
   const step = (i?: number) => (i === undefined ? "the end" : `\`${describeStep(d.steps[i])}\``);
@@ -62,9 +65,7 @@ export function blastRadiusDoc(matrix: MatrixEntry[], shared: SharedServerRow[] 
   ];
   for (const e of matrix) {
     const t = tally(e.rows);
-    const hit = e.rows
-      .filter((r) => r.stateful && (r.outcome === "replace" || r.outcome === "delete"))
-      .map((r) => `\`${r.resource.name}\`${r.protectedLoss ? " (protected)" : ""}`);
+    const hit = e.rows.filter(losesData).map((r) => `\`${r.resource.name}\`${r.protectedLoss ? " (protected)" : ""}`);
     lines.push(
       `| ${e.change.title} | ${e.stack} | ${t.create} | ${t.update} | ${t.replace} | ${t.delete} | ${hit.join(", ") || "none"} | ${downtimeCell(e.downtime)} |`,
     );
@@ -85,7 +86,7 @@ export function blastRadiusDoc(matrix: MatrixEntry[], shared: SharedServerRow[] 
     );
     for (const e of shared) {
       const t = tally(e.rows);
-      const hit = e.rows.filter((r) => r.stateful && (r.outcome === "replace" || r.outcome === "delete"));
+      const hit = e.rows.filter(losesData);
       const counts = e.updated ? `${t.create} | ${t.update} | ${t.replace} | ${t.delete}` : "not updated | | |";
       lines.push(
         `| ${e.change} | ${e.stack} | ${counts} | ${hit.map((r) => `\`${r.resource.name}\``).join(", ") || "none"} | ${e.updated ? "" : e.clashes.join(", ") || "none"} |`,
@@ -194,7 +195,7 @@ export function readmeSummary(matrix: MatrixEntry[]): string {
     if (!e) return "n/a";
     const t = tally(e.rows);
     const parts = (["create", "update", "replace", "delete"] as const).filter((k) => t[k]).map((k) => `${k} ${t[k]}`);
-    const lost = e.rows.filter((r) => r.stateful && (r.outcome === "replace" || r.outcome === "delete"));
+    const lost = e.rows.filter(losesData);
     const flag = lost.length
       ? `; **${lost.some((r) => r.protectedLoss) ? "blocked: replaces protected" : "removes"} ${lost.map((r) => r.resource.name).join(", ")}**`
       : "";

@@ -4,11 +4,8 @@
 // Hosts and containers come from stack outputs answered by the stand-in pulumi.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { runCli } from "../cli/main";
-import { Io } from "../cli/process";
-import { Loopback, startLoopback } from "./loopback";
+import { berthIn, Loopback, startLoopback } from "./loopback";
 
 const SERVICE = "myapp";
 const STACK = "staging";
@@ -105,26 +102,7 @@ function writeStack(hostKey = host.hostKey): void {
   );
 }
 
-async function berth(...args: string[]) {
-  let out = "";
-  let err = "";
-  const io: Io = {
-    out: (t) => (out += t),
-    err: (t) => (err += t),
-    env: {
-      ...process.env,
-      BERTH_PULUMI: path.join(__dirname, "fixtures", "pulumi.cjs"),
-      BERTH_FAKE_LOG: `${tmp}/pulumi.log`,
-      BERTH_FAKE_STATE: `${tmp}/state.json`,
-      BERTH_SSH: `${tmp}/ssh`,
-      BERTH_STACK: STACK,
-    },
-    cwd: tmp,
-    confirm: async () => false,
-  };
-  const code = await runCli(args, io);
-  return { code, out, err, lines: out.trim().split("\n") };
-}
+const berth = (...args: string[]) => berthIn(tmp, STACK, args, false);
 
 describe("berth over a real sshd and dockerd", { timeout: 180_000 }, () => {
   before(async () => {

@@ -9,6 +9,8 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ResolvedProxy } from "../config/schema";
+import { runCli } from "../cli/main";
+import { Io } from "../cli/process";
 
 export function tool(name: string, pkg: string): string {
   const found = spawnSync("sh", ["-c", `command -v ${name} || ls /usr/sbin/${name} 2>/dev/null`], { encoding: "utf8" })
@@ -372,4 +374,29 @@ export function startProxyAndApp(host: Loopback): string {
     "RUN mkdir -p /www && echo ok > /www/up",
     'CMD ["httpd", "-f", "-p", "80", "-h", "/www"]',
   ]);
+}
+
+/**
+ * Runs a berth command in `dir` against the stand-in pulumi (test/fixtures/pulumi.cjs, its log and
+ * state in `dir`) and the loopback ssh client written there, answering every confirmation with `confirm`.
+ */
+export async function berthIn(dir: string, stack: string, args: string[], confirm: boolean) {
+  let out = "";
+  let err = "";
+  const io: Io = {
+    out: (t) => (out += t),
+    err: (t) => (err += t),
+    env: {
+      ...process.env,
+      BERTH_PULUMI: path.join(__dirname, "fixtures", "pulumi.cjs"),
+      BERTH_FAKE_LOG: `${dir}/pulumi.log`,
+      BERTH_FAKE_STATE: `${dir}/state.json`,
+      BERTH_SSH: `${dir}/ssh`,
+      BERTH_STACK: stack,
+    },
+    cwd: dir,
+    confirm: async () => confirm,
+  };
+  const code = await runCli(args, io);
+  return { code, out, err, lines: out.trim().split("\n") };
 }

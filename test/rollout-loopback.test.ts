@@ -6,14 +6,11 @@
 // runs the scripts that update's changed steps run (mock tier: test/rollout.test.ts).
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { runCli } from "../cli/main";
-import { Io } from "../cli/process";
 import { PROXY_CONTAINER } from "../config/names";
 import { routeScript } from "../components/commands/proxy";
 import { rolloutScript, rolloutStopScript } from "../components/commands/rollout";
-import { Loopback, startLoopback, startProxyAndApp, TEST_PROXY } from "./loopback";
+import { berthIn, Loopback, startLoopback, startProxyAndApp, TEST_PROXY } from "./loopback";
 
 const SERVICE = "shop-web-production";
 const PROXY = TEST_PROXY;
@@ -67,26 +64,7 @@ const canaryOutput = (container: string, percent: number) => ({
   roles: { web: { service: SERVICE, container, hosts: ["web-1"] } },
 });
 
-async function berth(...args: string[]) {
-  let out = "";
-  let err = "";
-  const io: Io = {
-    out: (t) => (out += t),
-    err: (t) => (err += t),
-    env: {
-      ...process.env,
-      BERTH_PULUMI: path.join(__dirname, "fixtures", "pulumi.cjs"),
-      BERTH_FAKE_LOG: `${host.tmp}/pulumi.log`,
-      BERTH_FAKE_STATE: `${host.tmp}/state.json`,
-      BERTH_SSH: `${host.tmp}/ssh`,
-      BERTH_STACK: "production",
-    },
-    cwd: host.tmp,
-    confirm: async () => true,
-  };
-  const code = await runCli(args, io);
-  return { code, out, err };
-}
+const berth = (...args: string[]) => berthIn(host.tmp, "production", args, true);
 
 /** A step's script run on the host as the command provider runs it; it must succeed. */
 function step(script: string): void {
