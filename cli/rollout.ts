@@ -4,14 +4,12 @@
 import { Command } from "commander";
 import { quote } from "shell-quote";
 import { parseSshUrl, readOutputs, StackOutputs } from "./outputs";
-import { PROXY_CONTAINER } from "../config/names";
+import { CANARY_KEY, PROXY_CONTAINER } from "../config/names";
 import { captureOnHost } from "./remote";
 import { deployed, parseHistory, Update, VERSION_KEY } from "./history";
 import { CliError, execute, Io } from "./process";
 import { changeAndDeploy, configGet, pulumiBinary, resolveStack, stackHistoryJson, stackOutputsJson } from "./pulumi";
 import { Properties } from "../plan/properties";
-
-export const CANARY_KEY = "berth:canary";
 
 /** The canary as the stack outputs describe it (components/app.ts CanaryOutput). */
 export interface CanaryStatus {

@@ -9,3 +9,6 @@ export const VERSION_LABEL = "berth.version";
 
 /** The stack setting of the version to deploy; the stack's update history records it per update. */
 export const VERSION_KEY = "berth:version";
+
+/** The stack setting of the canary version (berth:canary); `berth rollout` sets and removes it. */
+export const CANARY_KEY = "berth:canary";
