@@ -24,6 +24,8 @@ export interface CloudflareDnsArgs {
   ttl: number;
   proxied: boolean;
   hosts: string[];
+  /** What the host names point at. */
+  targets: EdgeTarget[];
 }
 
 /**
@@ -33,28 +35,20 @@ export interface CloudflareDnsArgs {
 export class CloudflareDns extends pulumi.ComponentResource {
   readonly zoneId: pulumi.Output<string>;
   readonly records: DnsRecordOutput[] = [];
-  private readonly args: CloudflareDnsArgs;
-  private readonly baseName: string;
 
   constructor(name: string, args: CloudflareDnsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("berth:dns:CloudflareDns", name, {}, opts);
-    this.args = args;
-    this.baseName = name;
     // The zone exists in the account already (Cloudflare hands out its name servers); berth only reads it.
     this.zoneId = cloudflare.getZoneOutput({ filter: { name: args.zone } }, { parent: this }).zoneId;
-  }
-
-  point(targets: EdgeTarget[]): void {
-    const args = this.args;
     for (const host of args.hosts) {
       for (const type of ["A", "AAAA"] as const) {
         const values: pulumi.Output<string | undefined>[] = [];
-        for (const t of targets) {
+        for (const t of args.targets) {
           const value = type === "A" ? t.ipv4 : t.ipv6;
           if (value === undefined) continue;
           // A record of an existing machine whose IPv6 address is unknown is never created.
           new cloudflare.DnsRecord(
-            `${this.baseName}-${host}-${type.toLowerCase()}-${t.key}`,
+            `${name}-${host}-${type.toLowerCase()}-${t.key}`,
             {
               zoneId: this.zoneId,
               name: host,

@@ -8,7 +8,7 @@ import { Build } from "./build";
 import { CloudflareDns, EdgeTarget, OriginCertificate } from "./cloudflare";
 import { postgresBackupScript, sqliteBackupScript } from "./commands/accessory";
 import { versionLabel } from "./commands/app";
-import { Dns, DnsRecordOutput } from "./dns";
+import { Dns, DnsRecordOutput, dnsZone } from "./dns";
 import { Host } from "./host";
 import { LoadBalancer } from "./loadBalancer";
 import { StackOutputs as ReadStackOutputs } from "../config/outputs";
@@ -92,23 +92,11 @@ export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
   }
 
   const primary = cfg.primaryRole ? cfg.servers[cfg.primaryRole].hosts.map((h) => hosts[h]) : [];
-  const dns =
-    cfg.dns?.provider === "hetzner"
-      ? new Dns(prefix, {
-          zone: cfg.dns.zone,
-          createZone: cfg.dns.createZone,
-          ttl: cfg.dns.ttl,
-          hosts: cfg.dns.hosts,
-          labels,
-        })
-      : cfg.dns?.provider === "cloudflare"
-        ? new CloudflareDns(prefix, {
-            zone: cfg.dns.zone,
-            ttl: cfg.dns.ttl,
-            proxied: cfg.dns.proxied,
-            hosts: cfg.dns.hosts,
-          })
-        : undefined;
+  // The zone berth creates comes first: the load balancer's certificate needs it.
+  const zone =
+    cfg.dns?.provider === "hetzner" && cfg.dns.createZone
+      ? dnsZone(prefix, { zone: cfg.dns.zone, ttl: cfg.dns.ttl, labels })
+      : undefined;
 
   // A load balancer in front of the primary role when the stack chose one (berth:loadBalancer.enabled);
   // the schema requires the zone in Hetzner DNS then, for its certificate.
@@ -125,7 +113,7 @@ export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
       healthPath: cfg.roles[0].proxy?.healthcheck.path ?? "/up",
       platform,
       targets: primary,
-      dependsOn: dns instanceof Dns && dns.zone ? [dns.zone] : [],
+      dependsOn: zone ? [zone] : [],
     });
   }
 
@@ -137,13 +125,27 @@ export function deploy(cfg: DeployConfig, secrets: Secrets): Deployment {
         ipv4: h.ipv4,
         ipv6: h.config.kind === "cloud" || h.config.ipv6 ? h.ipv6 : undefined,
       }));
+  let dns: Dns | CloudflareDns | undefined;
   let dnsRecords: DnsRecordOutput[] = [];
-  if (dns instanceof Dns) {
+  if (cfg.dns?.provider === "hetzner") {
     const v6 = targets.filter((t) => t.ipv6 !== undefined).map((t) => t.ipv6!);
-    dns.point({ ipv4: targets.map((t) => t.ipv4), ipv6: v6.length ? v6 : undefined });
+    dns = new Dns(prefix, {
+      zone: cfg.dns.zone,
+      managedZone: zone,
+      ttl: cfg.dns.ttl,
+      hosts: cfg.dns.hosts,
+      labels,
+      target: { ipv4: targets.map((t) => t.ipv4), ipv6: v6.length ? v6 : undefined },
+    });
     dnsRecords = dns.records;
-  } else if (dns) {
-    dns.point(targets);
+  } else if (cfg.dns?.provider === "cloudflare") {
+    dns = new CloudflareDns(prefix, {
+      zone: cfg.dns.zone,
+      ttl: cfg.dns.ttl,
+      proxied: cfg.dns.proxied,
+      hosts: cfg.dns.hosts,
+      targets,
+    });
     dnsRecords = dns.records;
   } else if (cfg.dns) {
     dnsRecords = plannedRecords(cfg.dns.hosts, targets);

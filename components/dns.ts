@@ -1,13 +1,44 @@
-// A and AAAA records in Hetzner DNS for every public host name of the app.
+// The app's zone in Hetzner DNS (when berth creates it) and A and AAAA records in it for every
+// public host name of the app.
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
 
-export interface DnsArgs {
+const DNS_TYPE = "berth:dns:Dns";
+
+export interface DnsZoneArgs {
   zone: string;
-  createZone: boolean;
+  ttl: number;
+  labels: Record<string, string>;
+}
+
+/**
+ * The zone berth:dns.createZone asks for. It stands apart from the records because the load
+ * balancer's certificate needs the zone before the records can point at the load balancer.
+ */
+export function dnsZone(name: string, args: DnsZoneArgs): hcloud.Zone {
+  // Every record of the domain lives in the zone, not only berth's: never delete it by accident.
+  return new hcloud.Zone(
+    `${name}-zone`,
+    { name: args.zone, mode: "primary", ttl: args.ttl, deleteProtection: true, labels: args.labels },
+    {
+      protect: true,
+      // Stacks created before the zone stood apart hold it as a child of the Dns component of the
+      // same name; the alias keeps it there instead of a delete and a new zone.
+      aliases: [{ parent: pulumi.createUrn(name, DNS_TYPE) }],
+    },
+  );
+}
+
+export interface DnsArgs {
+  /** The zone's name: the domain the host names belong to. */
+  zone: string;
+  /** The zone resource when berth manages it: the records wait for it. */
+  managedZone?: hcloud.Zone;
   ttl: number;
   hosts: string[];
   labels: Record<string, string>;
+  /** What the host names point at. */
+  target: DnsTarget;
 }
 
 export interface DnsTarget {
@@ -27,49 +58,25 @@ export interface DnsRecordOutput {
   values: pulumi.Output<string[]>;
 }
 
-/**
- * The zone is set up in the constructor and the records by `point`, because the load
- * balancer's certificate needs the zone and the records need the load balancer's addresses.
- */
+/** A (and AAAA) records for every public host name, pointing at the target. */
 export class Dns extends pulumi.ComponentResource {
-  readonly zone?: hcloud.Zone;
   readonly zoneName: pulumi.Output<string>;
   readonly records: DnsRecordOutput[] = [];
-  private readonly args: DnsArgs;
-  private readonly baseName: string;
 
   constructor(name: string, args: DnsArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("berth:dns:Dns", name, {}, opts);
-    this.args = args;
-    this.baseName = name;
+    super(DNS_TYPE, name, {}, opts);
     const child = { parent: this };
-    if (args.createZone) {
-      // Every record of the domain lives in the zone, not only berth's: never delete it by accident.
-      this.zone = new hcloud.Zone(
-        `${name}-zone`,
-        { name: args.zone, mode: "primary", ttl: args.ttl, deleteProtection: true, labels: args.labels },
-        { ...child, protect: true },
-      );
-      this.zoneName = this.zone.name;
-    } else {
-      this.zoneName = pulumi.output(args.zone);
-    }
-  }
-
-  /** Creates A (and AAAA) records for every public host name, pointing at `target`. */
-  point(target: DnsTarget): void {
-    const args = this.args;
-    const child = { parent: this };
-    const ipv4 = pulumi.all(target.ipv4);
+    this.zoneName = args.managedZone ? args.managedZone.name : pulumi.output(args.zone);
+    const ipv4 = pulumi.all(args.target.ipv4);
     const families: ["A" | "AAAA", pulumi.Output<string[]>][] = [["A", ipv4]];
-    if (target.ipv6) {
-      families.push(["AAAA", pulumi.all(target.ipv6).apply((ips) => ips.filter((ip): ip is string => !!ip))]);
+    if (args.target.ipv6) {
+      families.push(["AAAA", pulumi.all(args.target.ipv6).apply((ips) => ips.filter((ip): ip is string => !!ip))]);
     }
     for (const host of args.hosts) {
       const rel = recordName(host, args.zone);
       for (const [type, values] of families) {
         new hcloud.ZoneRrset(
-          `${this.baseName}-${host}-${type.toLowerCase()}`,
+          `${name}-${host}-${type.toLowerCase()}`,
           {
             zone: this.zoneName,
             name: rel,

@@ -24,6 +24,11 @@ export const ENGINE_RULES: EngineRule[] = [
     source: `${SG} (GenerateSteps per registration); pkg/resource/deploy/step_executor.go`,
   },
   {
+    id: "aliases",
+    rule: "A resource of the program that is not in state under its URN but under one of its aliases is that resource, renamed: updated in place, never created anew or deleted.",
+    source: `${SG} getOldResource (URN first, then each alias), collapseAliasToUrn`,
+  },
+  {
     id: "deletes-last",
     rule: "Resources that left the program, and the old halves of create-first replacements, are deleted after every other step, in reverse dependency order.",
     source: `${SG} GenerateDeletes, ScheduleDeletes; pkg/resource/deploy/deployment_executor.go performPostSteps`,

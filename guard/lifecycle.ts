@@ -119,8 +119,35 @@ function scheduleDeletes(steps: Step[], state: StateResource[]): Step[] {
   return rounds.reverse().flat();
 }
 
+/**
+ * The state with each resource the program now knows by another URN (found through one of its
+ * aliases, as the engine looks them up) under that URN, and every reference to it renamed too.
+ */
+function renameAliased(state: StateResource[], program: Recorded[]): StateResource[] {
+  const held = new Set(state.map((r) => r.urn));
+  const renamed = new Map<string, string>();
+  for (const r of program) {
+    if (held.has(r.urn)) continue;
+    const old = r.aliases.find((a) => held.has(a) && !renamed.has(a));
+    if (old) renamed.set(old, r.urn);
+  }
+  if (renamed.size === 0) return [...state];
+  const to = (urn: string) => renamed.get(urn) ?? urn;
+  return state.map((r) => ({
+    ...r,
+    urn: to(r.urn),
+    parent: to(r.parent),
+    deletedWith: to(r.deletedWith),
+    dependencies: r.dependencies.map(to),
+    propertyDependencies: Object.fromEntries(
+      Object.entries(r.propertyDependencies).map(([k, urns]) => [k, urns.map(to)]),
+    ),
+  }));
+}
+
 /** The steps `pulumi up` would run to take `state` to what `program` registers. */
-export function planUpdate(state: StateResource[], program: Recorded[], opts: PlanOptions = {}): Step[] {
+export function planUpdate(olds: StateResource[], program: Recorded[], opts: PlanOptions = {}): Step[] {
+  const state = renameAliased(olds, program);
   const live = new Map<string, StateResource>();
   for (const r of state) if (!r.pendingDelete && isCustom(r)) live.set(r.urn, r);
   const wanted = new Set(opts.replace ?? []);
@@ -245,7 +272,7 @@ export function applyUpdate(
   steps: Step[],
   opts: UpdateOptions = {},
 ): UpdateResult {
-  const state = [...initial];
+  const state = renameAliased(initial, program);
   const violations: Violation[] = [];
   let at = -1;
   const liveEntry = (urn: string) => {

@@ -9,6 +9,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { readStackFile, StackFile } from "../config/load";
 import { Properties } from "./properties";
+import type { Alias } from "@pulumi/pulumi/proto/alias_pb";
+import { aliasUrns } from "./urn";
 
 // Renders skip the stack trace the SDK records on each of its promises, as `pulumi up` does
 // through berth's entry (start/sdk.cjs): most of the time a render takes, for a leak report
@@ -43,6 +45,8 @@ export interface Recorded {
   /** For each input, the URNs whose outputs flow into it. */
   propertyDependencies: Record<string, string[]>;
   provider: string;
+  /** The URNs the resource's aliases stand for: where existing stacks may hold it. */
+  aliases: string[];
   /** The state the mock provider answered with: the outputs a real provider would compute. */
   outputs?: Properties;
 }
@@ -190,6 +194,9 @@ function mapStackTraces(during: boolean) {
   } else if (--rendering === 0) process.setSourceMapsEnabled(mapsWereOn);
 }
 
+/** The project of every render: the name in Pulumi.yaml. */
+const PROJECT = "berth";
+
 /**
  * Runs `program` under mocks with the given engine-style config and returns what it
  * registered. Settles by waiting until no registration arrived for a while.
@@ -228,7 +235,7 @@ export async function run(opts: {
       },
       call: (args) => invokeResult(args.token, args.inputs),
     },
-    "berth",
+    PROJECT,
     opts.stack,
     !!opts.unknowns,
     // What the diy backends (file://, s3://) call every organization.
@@ -262,6 +269,13 @@ export async function run(opts: {
       dependencies: [...deps],
       propertyDependencies,
       provider: req.getProvider(),
+      aliases: aliasUrns(req.getAliasesList(), {
+        stack: opts.stack,
+        project: PROJECT,
+        parent: req.getParent(),
+        type: req.getType(),
+        name: req.getName(),
+      }),
     });
     const entry = resources[resources.length - 1];
     return original(req, (err, res) => {
@@ -358,6 +372,7 @@ interface RegisterRequest {
   getDeletedwith(): string;
   getReplaceonchangesList(): string[];
   getProvider(): string;
+  getAliasesList(): Alias[];
 }
 
 /** The engine's monitor, as the SDK's mocks answer it: the one call the recorder wraps. */

@@ -589,6 +589,7 @@ describe("lifecycle: engine rules on small programs", () => {
     dependencies: [],
     propertyDependencies: {},
     provider: "",
+    aliases: [],
     ...extra,
   });
   const CONTAINER = "docker:index/container:Container";
@@ -703,6 +704,30 @@ describe("lifecycle: engine rules on small programs", () => {
       "create-replacement assert",
       "delete-replaced assert",
     ]);
+  });
+
+  it("a resource moved under an alias keeps its state: no create, no delete; without the alias, a second zone", () => {
+    const w = emptyWorld();
+    const zone = (urn: string, aliases: string[] = []) =>
+      ({ ...res("z", "hcloud:index/zone:Zone", { name: "example.com" }, { protect: true, aliases }), urn }) as Recorded;
+    const oldUrn = "urn:pulumi:t::berth::berth:dns:Dns$hcloud:index/zone:Zone::z";
+    const newUrn = "urn:pulumi:t::berth::hcloud:index/zone:Zone::z";
+    const record = (z: Recorded) =>
+      res("r", "hcloud:index/zoneRrset:ZoneRrset", { zone: "example.com" }, { dependencies: [z.urn] });
+    const first = update(w, "t", [], [zone(oldUrn), record(zone(oldUrn))]);
+    const moved = update(w, "t", first.state, [zone(newUrn, [oldUrn]), record(zone(newUrn))]);
+    assert.deepEqual(ops(moved.steps), []);
+    assert.deepEqual(problems([moved]), []);
+    assert.deepEqual(
+      moved.state.map((r) => r.urn),
+      [newUrn, "urn:pulumi:t::berth::hcloud:index/zoneRrset:ZoneRrset::r"],
+    );
+    assert.deepEqual(ops(planUpdate(first.state, [zone(newUrn), record(zone(newUrn))])), ["create z", "delete z"]);
+    const again = emptyWorld();
+    const before = update(again, "t", [], [zone(oldUrn), record(zone(oldUrn))]);
+    const lost = update(again, "t", before.state, [zone(newUrn), record(zone(newUrn))]);
+    // Without it the engine creates the zone anew before deleting the old one, and Hetzner refuses.
+    assert.match(lost.failed?.reason ?? "", /rejects a second DNS zone "example.com"/);
   });
 
   it("a command whose create fails is not in state; the next update creates it again", () => {
