@@ -1,5 +1,5 @@
 // The URN of every resource of both example stacks (and of the production example with the zone
-// berth creates), as committed in test/fixtures/urns/. A URN holds the resource's type, its
+// berth creates) and of the stacks under examples/, as committed in test/fixtures/urns/. A URN holds the resource's type, its
 // parents' types and its name: when one changes, Pulumi sees a new resource and deletes the old
 // one, in every existing stack. A listed URN stays listed, because stacks that have not updated
 // since still hold it: a rename or move keeps it reachable through an alias (`aliases` in the
@@ -11,11 +11,17 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { runIndex, stackConfig } from "./harness";
+import { EXAMPLES, runIndex, stackConfig } from "./harness";
 
 const FIXTURES = path.join(__dirname, "fixtures", "urns");
 
-const VARIANTS: { fixture: string; stack: string; change?: (c: Record<string, unknown>) => void }[] = [
+const VARIANTS: {
+  fixture: string;
+  stack: string;
+  change?: (c: Record<string, unknown>) => void;
+  /** The server stack an app stack attaches to (berth:attach), rendered first for its outputs. */
+  attach?: string;
+}[] = [
   { fixture: "production", stack: "production" },
   { fixture: "staging", stack: "staging" },
   {
@@ -23,20 +29,28 @@ const VARIANTS: { fixture: string; stack: string; change?: (c: Record<string, un
     stack: "production",
     change: (c) => ((c["berth:dns"] as Record<string, unknown>).createZone = true),
   },
+  ...Object.keys(EXAMPLES).map((stack) => ({
+    fixture: stack,
+    stack,
+    attach: stack === "blog" || stack === "shop" ? "apps" : undefined,
+  })),
 ];
 
 describe("resource URNs of the example stacks", () => {
-  for (const { fixture: name, stack, change } of VARIANTS) {
+  for (const { fixture: name, stack, change, attach } of VARIANTS) {
     it(`${name}: every listed URN is still a resource or an alias of one, and no resource is unlisted`, async () => {
       const file = stackConfig(stack, change);
+      // A server stack runs no app, so it has no version.
       const version = file.config["berth:version"];
-      assert.ok(version, "the example pins a version");
-      const { resources } = await runIndex(stack, file);
+      const references = attach ? { [attach]: (await runIndex(attach, stackConfig(attach))).outputs } : undefined;
+      const { resources } = await runIndex(stack, file, undefined, references);
       const generic = (urn: string) =>
-        urn
-          .split(`-${version}-`)
-          .join("-<version>-")
-          .replace(/-<version>-[0-9a-f]{8}$/, "-<version>-<fingerprint>");
+        version
+          ? urn
+              .split(`-${version}-`)
+              .join("-<version>-")
+              .replace(/-<version>-[0-9a-f]{8}$/, "-<version>-<fingerprint>")
+          : urn;
       const rendered = new Set(resources.map((r) => generic(r.urn)));
       assert.equal(rendered.size, resources.length, "two resources share a URN");
       const aliased = new Set(resources.flatMap((r) => r.aliases.map(generic)));
