@@ -11,7 +11,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { EXAMPLES, runIndex, stackConfig } from "./harness";
+import { urnOf } from "../plan/urn";
+import { EXAMPLES, Recorded, runIndex, stackConfig } from "./harness";
 
 const FIXTURES = path.join(__dirname, "fixtures", "urns");
 
@@ -51,6 +52,13 @@ describe("resource URNs of the example stacks", () => {
               .join("-<version>-")
               .replace(/-<version>-[0-9a-f]{8}$/, "-<version>-<fingerprint>")
           : urn;
+      // The mock runtime forms a URN from the parent's own type only; the engine from the parent's
+      // whole chain. They agree while components nest no deeper than one level: checked, so the
+      // lists keep holding the engine's URNs.
+      const byUrn = new Map(resources.map((r) => [r.urn, r]));
+      const engineUrn = (r: Recorded): string =>
+        urnOf(stack, "berth", r.parent && byUrn.has(r.parent) ? engineUrn(byUrn.get(r.parent)!) : "", r.type, r.name);
+      for (const r of resources) assert.equal(r.urn, engineUrn(r), "the mock's URN differs from the engine's");
       const rendered = new Set(resources.map((r) => generic(r.urn)));
       assert.equal(rendered.size, resources.length, "two resources share a URN");
       const aliased = new Set(resources.flatMap((r) => r.aliases.map(generic)));
