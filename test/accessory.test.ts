@@ -8,81 +8,24 @@ import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { ConfigError, parseConfig } from "../config/load";
-import { secretsFrom } from "../config/stack";
-import { deploy, stackOutputs, StackOutputs } from "../components/deployment";
+import { StackOutputs } from "../components/deployment";
 import {
   diffRenders,
   named,
   Recorded,
   ROOT,
-  run,
   runIndex,
   stackConfig,
   transitiveDependencies,
   versionBump,
 } from "./harness";
 import { shellcheck } from "./validate";
+import { accessoryConfig, Change, renderConfig } from "./support/configs";
 
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com";
+const render = (change?: Change) => renderConfig(accessoryConfig(change));
 
-function baseConfig(): Record<string, any> {
-  return {
-    service: "shop",
-    image: "ghcr.io/acme/shop",
-    version: "v1",
-    hosts: {
-      "web-1": { serverType: "cx23", location: "fsn1" },
-      "db-1": { serverType: "cx33", location: "fsn1", privateIp: "10.0.1.10", volumes: { pgdata: { size: 20 } } },
-    },
-    servers: { web: { hosts: ["web-1"] } },
-    volumes: ["storage:/rails/storage"],
-    ssh: { publicKey: KEY },
-    accessories: {
-      db: {
-        image: "postgis/postgis:17-3.5",
-        host: "db-1",
-        port: 5432,
-        volume: "pgdata",
-        postgres: { database: "shop", user: "shop", passwordSecret: "PG_PASS", extensions: ["postgis"] },
-        backup: { keep: 3 },
-      },
-      redis: {
-        image: "redis:7.4",
-        host: "web-1",
-        port: "127.0.0.1:6379:6379",
-        cmd: "redis-server /usr/local/etc/redis/redis.conf",
-        directories: ["data:/data"],
-        files: [{ content: "maxmemory 100mb\n", target: "/usr/local/etc/redis/redis.conf", mode: "0600" }],
-        env: { clear: { REDIS_ARGS: "--save 60 1" }, secret: ["REDIS_PASSWORD"] },
-        options: { memory: "256m" },
-      },
-    },
-    secrets: {
-      PG_PASS: "sentinel p@ss/word",
-      REDIS_PASSWORD: "sentinel-redis",
-      BERTH_FINGERPRINT_KEY: "fingerprint-key-of-the-accessory-tests",
-    },
-  };
-}
-
-async function render(change?: (c: Record<string, any>) => void) {
-  const raw = baseConfig();
-  change?.(raw);
-  const cfg = parseConfig(raw, "production");
-  let outputs!: StackOutputs;
-  const result = await run({
-    stack: "production",
-    program: () => {
-      outputs = stackOutputs(cfg, deploy(cfg, secretsFrom(raw.secrets)));
-      return outputs;
-    },
-  });
-  return { ...result, stackOutputs: outputs };
-}
-
-function problems(change: (c: Record<string, any>) => void): string[] {
-  const raw = baseConfig();
-  change(raw);
+function problems(change: Change): string[] {
+  const raw = accessoryConfig(change);
   try {
     parseConfig(raw, "production");
   } catch (err) {
@@ -386,7 +329,7 @@ describe("accessories and deploys", () => {
 });
 
 describe("accessory configuration", () => {
-  const cases: [string, (c: Record<string, any>) => void, RegExp][] = [
+  const cases: [string, Change, RegExp][] = [
     [
       "a public port",
       (c) => (c.accessories.db.port = "0.0.0.0:5432:5432"),
@@ -459,7 +402,7 @@ describe("accessory configuration", () => {
   }
 
   it("accepts a public port when asked explicitly", () => {
-    const raw = baseConfig();
+    const raw = accessoryConfig();
     raw.accessories.redis.port = "0.0.0.0:6379:6379";
     raw.accessories.redis.publicPort = true;
     assert.equal(parseConfig(raw, "production").accessories.find((a) => a.name === "redis")!.port!.bind, "0.0.0.0");
@@ -487,7 +430,7 @@ describe("the accessory examples of docs/accessories.md", () => {
     const blocks = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parse(m[1]));
     assert.equal(blocks.length, 3);
     for (const block of blocks) {
-      const raw = baseConfig();
+      const raw = accessoryConfig();
       for (const [key, value] of Object.entries(block as Record<string, any>)) {
         const name = key.replace(/^berth:/, "");
         raw[name] = name === "hosts" ? { ...raw.hosts, ...value } : value;

@@ -3,61 +3,10 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { parseConfig } from "../config/load";
-import { secretsFrom } from "../config/stack";
-import { deploy, stackOutputs } from "../components/deployment";
-import { byType, diffRenders, named, Recorded, run, transitiveDependencies } from "./harness";
+import { byType, diffRenders, named, Recorded, transitiveDependencies } from "./harness";
+import { appConfig, Change, renderConfig } from "./support/configs";
 
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com";
-const FINGERPRINT_KEY = "0123456789abcdef0123456789abcdef-test-key";
-const SECRETS = {
-  RAILS_MASTER_KEY: "sentinel-master-key-1",
-  REGISTRY_TOKEN: "sentinel-registry-2",
-  BERTH_FINGERPRINT_KEY: FINGERPRINT_KEY,
-};
-
-function baseConfig(): Record<string, any> {
-  return {
-    service: "shop",
-    image: "ghcr.io/acme/shop",
-    version: "v42",
-    hosts: {
-      "web-1": { serverType: "cx23", location: "fsn1" },
-      "job-1": { serverType: "cx23", location: "fsn1" },
-    },
-    servers: {
-      web: {
-        hosts: ["web-1"],
-        options: { memory: "2g", cpus: 1.5, ulimit: ["nofile=1024:2048"], "add-host": "db:10.0.1.10" },
-        labels: { team: "checkout" },
-      },
-      job: {
-        hosts: ["job-1"],
-        cmd: 'bin/jobs --queue "mail and more"',
-        logging: { driver: "json-file", options: { "max-size": "50m" } },
-      },
-    },
-    env: { clear: { RAILS_LOG_TO_STDOUT: 1 }, secret: ["RAILS_MASTER_KEY"] },
-    registry: { server: "ghcr.io", username: "acme", passwordSecret: "REGISTRY_TOKEN" },
-    volumes: ["storage:/rails/storage", "/srv/uploads:/rails/public/uploads:ro"],
-    assetPath: "/rails/public/assets",
-    ssh: { publicKey: KEY },
-    dns: { zone: "example.com", hosts: ["shop.example.com"] },
-    secrets: { ...SECRETS },
-  };
-}
-
-async function render(change?: (c: Record<string, any>) => void) {
-  const raw = baseConfig();
-  change?.(raw);
-  const cfg = parseConfig(raw, "production");
-  return run({
-    stack: "production",
-    program: () => {
-      const secrets = secretsFrom(raw.secrets ?? {});
-      return stackOutputs(cfg, deploy(cfg, secrets));
-    },
-  });
-}
+const render = (change?: Change) => renderConfig(appConfig(change));
 
 /** An app container by its logical name without the fingerprint: `<app>-<role>-<host>-<version>`. */
 function appContainer(resources: Recorded[], prefix: string): Recorded {
@@ -492,7 +441,7 @@ describe("routes across failed updates", () => {
 });
 
 describe("changes to what a container runs", () => {
-  const changes: [string, (c: Record<string, any>) => void][] = [
+  const changes: [string, Change][] = [
     ["an env value", (c) => (c.env.clear.RAILS_LOG_TO_STDOUT = 0)],
     ["a rotated secret", (c) => (c.secrets.RAILS_MASTER_KEY = "sentinel-master-key-rotated")],
     ["a run option", (c) => (c.servers.web.options.memory = "3g")],
@@ -548,16 +497,18 @@ describe("changes to what a container runs", () => {
     // RAILS_MASTER_KEY without BERTH_FINGERPRINT_KEY, which reaches no resource.
     assert.notEqual(a, b);
     for (const r of base) {
-      assert.ok(!JSON.stringify(r.raw).includes(FINGERPRINT_KEY), `${r.name} carries the fingerprint key`);
+      assert.ok(
+        !JSON.stringify(r.raw).includes(appConfig().secrets.BERTH_FINGERPRINT_KEY),
+        `${r.name} carries the fingerprint key`,
+      );
       assert.ok(!r.name.includes("sentinel"));
     }
   });
 });
 
 describe("configuration of the app", () => {
-  const problems = (change: (c: Record<string, any>) => void) => {
-    const raw = baseConfig();
-    change(raw);
+  const problems = (change: Change) => {
+    const raw = appConfig(change);
     try {
       parseConfig(raw, "x");
     } catch (err: any) {

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { ConfigError, configKeyProblems, fromEngineConfig, parseConfig, readStackFile } from "../config/load";
 import { ROOT, runIndex, stackConfig } from "./harness";
+import { minimalConfig } from "./support/configs";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-config-input-"));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -207,12 +208,8 @@ describe("reading Pulumi.<stack>.yaml as the Pulumi CLI does", () => {
 
   // A mistake about hosts and roles is one message, never a second one that points elsewhere.
   const base = (): Record<string, any> => ({
-    service: "shop",
-    image: "ghcr.io/acme/shop",
-    version: "1",
+    ...minimalConfig("1"),
     hosts: { "web-1": { serverType: "cx23", location: "fsn1" }, "db-1": { serverType: "cx23", location: "fsn1" } },
-    servers: { web: { hosts: ["web-1"] } },
-    ssh: { publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com" },
   });
   const single: [string, (c: Record<string, any>) => void, string][] = [
     ["a role with no hosts", (c) => (c.servers.web.hosts = []), "berth:servers.web.hosts: list at least one host"],
@@ -353,14 +350,10 @@ describe("secrets entering the configuration", () => {
 });
 
 describe("topology rules", () => {
-  const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com";
   const twoHosts = (over: Record<string, any> = {}): Record<string, any> => ({
-    service: "shop",
-    image: "ghcr.io/acme/shop",
-    version: "1",
+    ...minimalConfig("1"),
     hosts: { "web-1": { serverType: "cx23", location: "fsn1" }, "web-2": { serverType: "cx23", location: "nbg1" } },
     servers: { web: { hosts: ["web-1", "web-2"] } },
-    ssh: { publicKey: KEY },
     ...over,
   });
 

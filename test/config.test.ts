@@ -2,24 +2,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ConfigError, configPath, fromEngineConfig, parseConfig } from "../config/load";
 import { stackConfig } from "./harness";
+import { minimalConfig, TEST_HOST_KEY, TEST_PUBLIC_KEY } from "./support/configs";
 
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com";
-const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA+3GwnnUZfz5NzZZaJINVcpWnrsnndHiNL6VBVuKuWM";
 const ECDSA_KEY =
   "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBJ/GIaM3mQ5wJUy6iZXh/fq4UG+/aeMS8RnML0NOtDJESuuL5wOZmI90wSFNdrE5UShzaAQGNuSbDlZUYhES6vY=";
 const RSA_KEY = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAEAcHBwcHBwcHBwcHBwcHBwc=";
 
 /** A small valid config; each case below breaks one thing. */
-function base(): Record<string, any> {
-  return {
-    service: "shop",
-    image: "ghcr.io/acme/shop",
-    version: "1.10",
-    hosts: { "web-1": { serverType: "cx23", location: "fsn1" } },
-    servers: { web: { hosts: ["web-1"] } },
-    ssh: { publicKey: KEY },
-  };
-}
+const base = () => minimalConfig("1.10");
 
 function problems(change: (c: Record<string, any>) => void): string[] {
   const cfg = base();
@@ -68,7 +58,7 @@ describe("configuration", () => {
 
   it("applies defaults", () => {
     const cfg = parseConfig(base(), "staging");
-    assert.deepEqual(cfg.ssh, { user: "root", port: 22, publicKey: KEY, allowFrom: ["0.0.0.0/0", "::/0"] });
+    assert.deepEqual(cfg.ssh, { user: "root", port: 22, publicKey: TEST_PUBLIC_KEY, allowFrom: ["0.0.0.0/0", "::/0"] });
     assert.equal(cfg.hosts["web-1"].kind, "cloud");
     assert.equal(cfg.hosts["web-1"].kind === "cloud" && cfg.hosts["web-1"].image, "ubuntu-24.04");
     assert.deepEqual(cfg.network, { ipRange: "10.0.0.0/16", subnet: "10.0.1.0/24", homeZone: "eu-central" });
@@ -78,7 +68,9 @@ describe("configuration", () => {
     const cfg = parseConfig(
       {
         ...base(),
-        hosts: { "web-1": { address: "203.0.113.7", hostKeys: [`203.0.113.7 ${RSA_KEY}`, `${HOST_KEY} root@web-1`] } },
+        hosts: {
+          "web-1": { address: "203.0.113.7", hostKeys: [`203.0.113.7 ${RSA_KEY}`, `${TEST_HOST_KEY} root@web-1`] },
+        },
       },
       "x",
     );
@@ -89,7 +81,7 @@ describe("configuration", () => {
       ipv6: undefined,
       privateAddress: "203.0.113.7",
       stateful: false,
-      hostKeys: [RSA_KEY, HOST_KEY],
+      hostKeys: [RSA_KEY, TEST_HOST_KEY],
     });
   });
 
@@ -105,7 +97,7 @@ describe("configuration", () => {
       {
         ...base(),
         hosts: { "web-1": { serverType: "cx23", location: "fsn1", hostKeys: [ECDSA_KEY] } },
-        ssh: { publicKey: KEY, hetznerKeyName: "deploy" },
+        ssh: { publicKey: TEST_PUBLIC_KEY, hetznerKeyName: "deploy" },
       },
       "x",
     );
@@ -155,8 +147,8 @@ describe("configuration", () => {
       "two hosts with one address",
       (c) => (
         (c.hosts = {
-          a: { address: "203.0.113.1", hostKeys: [HOST_KEY] },
-          b: { address: "203.0.113.1", hostKeys: [HOST_KEY] },
+          a: { address: "203.0.113.1", hostKeys: [TEST_HOST_KEY] },
+          b: { address: "203.0.113.1", hostKeys: [TEST_HOST_KEY] },
         }),
         (c.servers.web.hosts = ["a", "b"]),
         (c.dns = { zone: "example.com", hosts: ["example.com"] })
@@ -187,7 +179,7 @@ describe("configuration", () => {
     ],
     [
       "cloud-only key on an existing machine",
-      (c) => ((c.hosts["web-1"].address = "203.0.113.9"), (c.hosts["web-1"].hostKeys = [HOST_KEY])),
+      (c) => ((c.hosts["web-1"].address = "203.0.113.9"), (c.hosts["web-1"].hostKeys = [TEST_HOST_KEY])),
       /^berth:hosts\.web-1\.serverType: only for Hetzner Cloud servers/,
     ],
     [
@@ -202,12 +194,12 @@ describe("configuration", () => {
     ],
     [
       "a pinned key on a server being rebuilt",
-      (c) => Object.assign(c.hosts["web-1"], { hostKeys: [HOST_KEY], replace: "rebuild" }),
+      (c) => Object.assign(c.hosts["web-1"], { hostKeys: [TEST_HOST_KEY], replace: "rebuild" }),
       /^berth:hosts\.web-1\.hostKeys: a rebuilt server gets the host key berth generates; remove hostKeys/,
     ],
     [
       "replace on an existing machine",
-      (c) => (c.hosts["web-1"] = { address: "203.0.113.9", hostKeys: [HOST_KEY], replace: "unprotect" }),
+      (c) => (c.hosts["web-1"] = { address: "203.0.113.9", hostKeys: [TEST_HOST_KEY], replace: "unprotect" }),
       /^berth:hosts\.web-1\.replace: only for Hetzner Cloud servers/,
     ],
     [

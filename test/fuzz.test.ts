@@ -7,9 +7,9 @@ import fc from "fast-check";
 import { ConfigError, fromEngineConfig, parseConfig } from "../config/load";
 import { GENERIC_ZOD_TEXT } from "../config/messages";
 import { stackConfig } from "./harness";
+import { minimalConfig } from "./support/configs";
 
 const RUNS = { numRuns: 200 };
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com";
 const examples = Object.fromEntries(
   ["production", "staging"].map((s) => [s, fromEngineConfig(stackConfig(s).config)] as const),
 );
@@ -194,13 +194,10 @@ describe("fuzzing generated valid configs", () => {
     fc.assert(
       fc.property(config, (g) => {
         const raw: Record<string, unknown> = {
-          service: "shop",
-          image: "ghcr.io/acme/shop",
-          version: g.version,
+          ...minimalConfig(g.version),
           hosts: Object.fromEntries(g.hosts.map((h, i) => [h, { serverType: g.types[i], location: g.location }])),
           servers: { web: { hosts: g.web }, ...(g.job ? { job: { hosts: g.job, cmd: "bin/jobs" } } : {}) },
           accessories: g.accessories,
-          ssh: { publicKey: KEY },
           dns: { zone: "example.com", hosts: ["app.example.com"], ttl: g.ttl },
         };
         const out = attempt(raw);

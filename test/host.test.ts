@@ -5,26 +5,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { parseConfig } from "../config/load";
-import { secretsFrom } from "../config/stack";
-import { deploy, stackOutputs } from "../components/deployment";
 import { firewallRules } from "../components/platform";
 import { forcesReplacement } from "../guard/replacement";
-import { byType, named, run, runIndex, stackConfig, transitiveDependencies } from "./harness";
+import { byType, named, runIndex, stackConfig, transitiveDependencies } from "./harness";
+import { minimalConfig, RawConfig, renderConfig, TEST_HOST_KEY, TEST_PUBLIC_KEY } from "./support/configs";
 
-const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com";
-const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA+3GwnnUZfz5NzZZaJINVcpWnrsnndHiNL6VBVuKuWM";
-
-function render(raw: Record<string, any>) {
-  const cfg = parseConfig(
-    { service: "shop", image: "ghcr.io/acme/shop", version: "v1", ssh: { publicKey: KEY }, ...raw },
-    "staging",
-  );
-  return run({
-    stack: "staging",
-    program: () => stackOutputs(cfg, deploy(cfg, secretsFrom((raw.secrets ?? {}) as Record<string, string>))),
-  });
-}
+/** The staging stack of `raw`'s hosts and roles (each case gives both), at v1. */
+const render = (raw: RawConfig) => renderConfig({ ...minimalConfig("v1"), ...raw }, "staging");
 
 describe("firewall", () => {
   it("lets in SSH from the configured ranges, HTTP and HTTPS, and nothing else", () => {
@@ -40,7 +27,12 @@ describe("existing machines", () => {
   it("skip provisioning but get the readiness gate and the same outputs", async () => {
     const { resources, outputs } = await render({
       hosts: {
-        legacy: { address: "203.0.113.50", ipv6: "2001:db8::50", privateAddress: "10.8.0.5", hostKeys: [HOST_KEY] },
+        legacy: {
+          address: "203.0.113.50",
+          ipv6: "2001:db8::50",
+          privateAddress: "10.8.0.5",
+          hostKeys: [TEST_HOST_KEY],
+        },
       },
       servers: { web: { hosts: ["legacy"] } },
       dns: { zone: "example.com", hosts: ["shop.example.com"] },
@@ -62,9 +54,9 @@ describe("existing machines", () => {
       ipv6: "2001:db8::50",
       privateIp: "10.8.0.5",
       ssh: "ssh://root@203.0.113.50:22",
-      hostKey: HOST_KEY,
+      hostKey: TEST_HOST_KEY,
     });
-    assert.equal(ready.inputs.connection.hostKey, HOST_KEY, "the command provider verifies the pinned key");
+    assert.equal(ready.inputs.connection.hostKey, TEST_HOST_KEY, "the command provider verifies the pinned key");
     const records = byType(resources, "hcloud:index/zoneRrset:ZoneRrset");
     assert.deepEqual(
       records.map((r) => [r.inputs.type, r.inputs.records]),
@@ -77,7 +69,7 @@ describe("existing machines", () => {
 
   it("get no AAAA record without an IPv6 address", async () => {
     const { resources } = await render({
-      hosts: { legacy: { address: "203.0.113.50", hostKeys: [HOST_KEY] } },
+      hosts: { legacy: { address: "203.0.113.50", hostKeys: [TEST_HOST_KEY] } },
       servers: { web: { hosts: ["legacy"] } },
       dns: { zone: "example.com", hosts: ["shop.example.com"] },
     });
@@ -111,7 +103,7 @@ describe("hosts and DNS options", () => {
     const { resources } = await render({
       hosts: { "web-1": { serverType: "cx23", location: "fsn1" } },
       servers: { web: { hosts: ["web-1"] } },
-      ssh: { publicKey: KEY, user: "deploy", port: 2222, privateKeySecret: "SSH_KEY" },
+      ssh: { publicKey: TEST_PUBLIC_KEY, user: "deploy", port: 2222, privateKeySecret: "SSH_KEY" },
       secrets: { SSH_KEY: "-----BEGIN OPENSSH PRIVATE KEY-----sentinel" },
     });
     const ready = named(resources, "web-1-ready");
@@ -153,7 +145,7 @@ describe("host keys known in advance", () => {
   const cloud = {
     hosts: {
       "web-1": { serverType: "cx23", location: "fsn1" },
-      legacy: { address: "203.0.113.50", hostKeys: [`203.0.113.50 ${HOST_KEY}`] },
+      legacy: { address: "203.0.113.50", hostKeys: [`203.0.113.50 ${TEST_HOST_KEY}`] },
     },
     servers: { web: { hosts: ["web-1", "legacy"] } },
     dns: { zone: "example.com", hosts: ["shop.example.com"] },
@@ -176,17 +168,17 @@ describe("host keys known in advance", () => {
     assert.ok(server.inputs.userData.includes(`ed25519_public: ${generated}`));
     assert.match(server.inputs.userData, /ed25519_private: \|\n\s+-----BEGIN OPENSSH PRIVATE KEY-----/);
     for (const r of byType(resources, "command:remote:Command")) {
-      const expected = r.name.startsWith("legacy-") || r.name.includes("-legacy-") ? HOST_KEY : generated;
+      const expected = r.name.startsWith("legacy-") || r.name.includes("-legacy-") ? TEST_HOST_KEY : generated;
       assert.equal(r.inputs.connection.hostKey, expected, `${r.name} verifies the host key`);
     }
   });
 
   it("gives the docker provider's ssh that key and nothing else, never trust on first use", async () => {
-    const { resources, outputs } = await render({ ...cloud, ssh: { publicKey: KEY, port: 2222 } });
+    const { resources, outputs } = await render({ ...cloud, ssh: { publicKey: TEST_PUBLIC_KEY, port: 2222 } });
     const ip = outputs.hosts["web-1"].ipv4;
     for (const [host, line] of [
       ["web-1", `[${ip}]:2222 ${outputs.hosts["web-1"].hostKey}`],
-      ["legacy", `[203.0.113.50]:2222 ${HOST_KEY}`],
+      ["legacy", `[203.0.113.50]:2222 ${TEST_HOST_KEY}`],
     ]) {
       const opts: string[] = JSON.parse(named(resources, `${host}-docker`).inputs.sshOpts);
       assert.ok(!opts.some((o) => o.includes("accept-new")), "no trust on first use");
@@ -196,7 +188,7 @@ describe("host keys known in advance", () => {
     }
     assert.equal(
       outputs.knownHosts,
-      `[${ip}]:2222 ${outputs.hosts["web-1"].hostKey}\n[203.0.113.50]:2222 ${HOST_KEY}\n`,
+      `[${ip}]:2222 ${outputs.hosts["web-1"].hostKey}\n[203.0.113.50]:2222 ${TEST_HOST_KEY}\n`,
     );
   });
 
@@ -204,16 +196,16 @@ describe("host keys known in advance", () => {
     const { outputs } = await render(cloud);
     assert.equal(
       outputs.knownHosts,
-      `${outputs.hosts["web-1"].ipv4} ${outputs.hosts["web-1"].hostKey}\n203.0.113.50 ${HOST_KEY}\n`,
+      `${outputs.hosts["web-1"].ipv4} ${outputs.hosts["web-1"].hostKey}\n203.0.113.50 ${TEST_HOST_KEY}\n`,
     );
   });
 
   it("verifies a server created before berth made host keys with its pinned key; a rebuild uses the generated one", async () => {
     const pinned = await render({
       ...cloud,
-      hosts: { ...cloud.hosts, "web-1": { ...cloud.hosts["web-1"], hostKeys: [HOST_KEY] } },
+      hosts: { ...cloud.hosts, "web-1": { ...cloud.hosts["web-1"], hostKeys: [TEST_HOST_KEY] } },
     });
-    assert.equal(named(pinned.resources, "web-1-ready").inputs.connection.hostKey, HOST_KEY);
+    assert.equal(named(pinned.resources, "web-1-ready").inputs.connection.hostKey, TEST_HOST_KEY);
     const rebuilt = await render({
       ...cloud,
       hosts: { ...cloud.hosts, "web-1": { ...cloud.hosts["web-1"], replace: "rebuild" } },
@@ -234,7 +226,7 @@ describe("the docker provider's SSH key", () => {
       const { resources } = await render({
         hosts: { "web-1": { serverType: "cx23", location: "fsn1" } },
         servers: { web: { hosts: ["web-1"] } },
-        ssh: { publicKey: KEY, privateKeySecret: "SSH_KEY" },
+        ssh: { publicKey: TEST_PUBLIC_KEY, privateKeySecret: "SSH_KEY" },
         secrets: { SSH_KEY: privateKey },
       });
       const provider = named(resources, "web-1-docker");
@@ -369,7 +361,7 @@ describe("Hetzner names", () => {
     const { resources } = await render({
       hosts: { "web-1": { serverType: "cx23", location: "fsn1" } },
       servers: { web: { hosts: ["web-1"] } },
-      ssh: { publicKey: KEY, hetznerKeyName: "deploy" },
+      ssh: { publicKey: TEST_PUBLIC_KEY, hetznerKeyName: "deploy" },
     });
     assert.equal(byType(resources, "hcloud:index/sshKey:SshKey").length, 0);
     assert.deepEqual(named(resources, "web-1-server").inputs.sshKeys, ["deploy"]);

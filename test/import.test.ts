@@ -11,7 +11,8 @@ import { deepMerge, KamalConfigError, loadKamal, renderErb } from "../import/kam
 import { ImportResult, mapKamal } from "../import/map";
 import { validateImport } from "../import/write";
 import { byType, Recorded, ROOT, testSecret } from "./harness";
-import { cli, KEY, render } from "./importing";
+import { cli, render } from "./importing";
+import { TEST_PUBLIC_KEY } from "./support/configs";
 
 const FIXTURES = path.join(ROOT, "test", "fixtures", "kamal");
 const scratch: string[] = [];
@@ -39,7 +40,7 @@ function importFixture(name: string, destination?: string, env: Record<string, s
     env,
     readFile: (f) => (fs.existsSync(f) ? fs.readFileSync(f, "utf8") : undefined),
   });
-  return mapKamal(source.config, { placeholders: source.placeholders, version: "v1", publicKey: KEY });
+  return mapKamal(source.config, { placeholders: source.placeholders, version: "v1", publicKey: TEST_PUBLIC_KEY });
 }
 
 const CORPUS: {
@@ -225,7 +226,7 @@ describe("mapping Kamal keys", () => {
     assert.deepEqual(config.hooks, { path: "bin/kamal-hooks" });
     assert.equal(config.retainContainers, 3);
     assert.equal(config.readinessDelay, 4);
-    assert.deepEqual(config.ssh, { user: "app", port: 2222, publicKey: KEY });
+    assert.deepEqual(config.ssh, { user: "app", port: 2222, publicKey: TEST_PUBLIC_KEY });
     const mysql = (config.accessories as Record<string, any>).mysql;
     // Placed by tag: the hosts carrying "experiments".
     assert.deepEqual(mysql.hosts, ["web-2", "workers-1"]);
@@ -317,7 +318,7 @@ describe("mapping Kamal keys", () => {
           "Mail.Out": { hosts: ["192.0.2.3"] },
         },
       },
-      { version: "v1", publicKey: KEY },
+      { version: "v1", publicKey: TEST_PUBLIC_KEY },
     );
     assert.deepEqual(Object.keys(result.config.servers as object), ["app", "job_runner", "mail-out"]);
     assert.equal(result.config.primaryRole, "app");
@@ -335,7 +336,7 @@ describe("mapping Kamal keys", () => {
         servers: ["192.0.2.1"],
         labels: { service: "other", team: "checkout", "berth.version": "x" },
       },
-      { version: "v1", publicKey: KEY },
+      { version: "v1", publicKey: TEST_PUBLIC_KEY },
     );
     assert.deepEqual((result.config.servers as any).web.labels, { team: "checkout" });
     assert.deepEqual(
@@ -499,7 +500,7 @@ async function importAndRender(deployYml: string, args: string[] = [], env: Reco
 
 function keyFile(dir: string): string {
   const file = path.join(dir, "id_ed25519.pub");
-  fs.writeFileSync(file, `${KEY}\n`);
+  fs.writeFileSync(file, `${TEST_PUBLIC_KEY}\n`);
   return file;
 }
 
@@ -678,7 +679,7 @@ describe("importing what the Kamal configuration says, nothing more", () => {
           ship: "deploy -d production",
         },
       },
-      { version: "v1", publicKey: KEY },
+      { version: "v1", publicKey: TEST_PUBLIC_KEY },
     );
     assert.deepEqual(result.config.aliases, {
       rails: "exec --role console bin/rails",

@@ -7,8 +7,7 @@ import { Command } from "commander";
 import { registerImport } from "../cli/import";
 import { readStackFile } from "../config/load";
 import { runIndex, testSecret } from "./harness";
-
-export const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com";
+import { TEST_PUBLIC_KEY } from "./support/configs";
 
 /** Runs `berth import ...` in-process, as the command line would. */
 export function cli(cwd: string, args: string[], env: Record<string, string> = {}): string {
@@ -26,7 +25,7 @@ export function cli(cwd: string, args: string[], env: Record<string, string> = {
 export function fillIn(text: string): string {
   let host = 0;
   return text
-    .replace(/ssh-ed25519 AAAAFillInYourPublicKey fill-in-ssh-public-key/g, KEY)
+    .replace(/ssh-ed25519 AAAAFillInYourPublicKey fill-in-ssh-public-key/g, TEST_PUBLIC_KEY)
     .replace(/fill-in-dns-zone\.invalid/g, "example.com")
     .replace(/address: fill-in-[a-z0-9-]+\.invalid/g, () => `address: 203.0.113.${++host}`)
     .replace(/fill-in-[a-z0-9-]+\.invalid/g, (m) => `${m.slice("fill-in-".length, -".invalid".length)}.example.com`)

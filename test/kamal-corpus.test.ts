@@ -9,7 +9,8 @@ import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { runCli } from "../cli/main";
 import { byType, ROOT } from "./harness";
-import { KEY, render } from "./importing";
+import { render } from "./importing";
+import { TEST_PUBLIC_KEY } from "./support/configs";
 
 const CORPUS = path.join(ROOT, "test", "fixtures", "kamal-corpus");
 const REPORT = path.join(ROOT, "docs", "kamal-corpus.md");
@@ -41,7 +42,7 @@ function project(entry: Entry): { dir: string; file: string } {
   }
   // Kamal's fixtures name accessory files relative to its repository root.
   fs.cpSync(path.join(CORPUS, "kamal", "files"), path.join(dir, "test", "fixtures", "files"), { recursive: true });
-  fs.writeFileSync(path.join(dir, "id_ed25519.pub"), `${KEY}\n`);
+  fs.writeFileSync(path.join(dir, "id_ed25519.pub"), `${TEST_PUBLIC_KEY}\n`);
   return { dir, file };
 }
 

@@ -10,6 +10,7 @@ import { HOOKS, hookScript } from "../components/commands/hook";
 import { maintenanceScript, proxySwitchScript, routeScript } from "../components/commands/proxy";
 import { byType, Recorded, runIndex, stackConfig } from "./harness";
 import { scriptsOf, shellcheck, tool, validateCloudInit, write } from "./validate";
+import { TEST_PUBLIC_KEY } from "./support/configs";
 
 describe("validators are real", () => {
   it("cloud-init schema rejects a broken cloud-config", () => {
@@ -34,13 +35,12 @@ describe("validators are real", () => {
 });
 
 describe("cloud-init user data", () => {
-  const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey deploy@example.com";
   it("passes cloud-init schema for root on port 22", () =>
-    validateCloudInit("root", cloudInit({ sshUser: "root", sshPort: 22, publicKey: key })));
+    validateCloudInit("root", cloudInit({ sshUser: "root", sshPort: 22, publicKey: TEST_PUBLIC_KEY })));
   it("passes cloud-init schema for a deploy user on port 2222", () =>
-    validateCloudInit("deploy", cloudInit({ sshUser: "deploy", sshPort: 2222, publicKey: key })));
+    validateCloudInit("deploy", cloudInit({ sshUser: "deploy", sshPort: 2222, publicKey: TEST_PUBLIC_KEY })));
   it("installs and enables Docker, creates the shared network, hardens SSH, enables upgrades", () => {
-    const text = cloudInit({ sshUser: "root", sshPort: 22, publicKey: key });
+    const text = cloudInit({ sshUser: "root", sshPort: 22, publicKey: TEST_PUBLIC_KEY });
     assert.match(text, /- docker\.io/);
     assert.match(text, /systemctl\s*\n?\s*- enable\s*\n\s*- --now\s*\n\s*- docker|systemctl enable --now docker/);
     assert.match(text, /docker network create kamal/);
