@@ -4,7 +4,7 @@
 import { parseConfig } from "../../config/load";
 import { secretsFrom } from "../../config/stack";
 import { deploy, stackOutputs, StackOutputs } from "../../components/deployment";
-import { run } from "../harness";
+import { run } from "./harness";
 
 /** The public key every test configuration authorizes (never a real one). */
 export const TEST_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKey test@example.com";
