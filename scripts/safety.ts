@@ -1,8 +1,8 @@
 // `npm run safety`: renders the example stacks under Pulumi's mock runtime, applies each change of
 // guard/changes.ts and audits secrets (guard/matrix.ts); writes docs/blast-radius.md,
 // docs/secrets-audit.md and the summary table in README.md (guard/docs.ts). `npm test` checks them
-// (test/blast.test.ts and test/secrets.test.ts, from the matrix and audit they compute anyway);
-// `--check` checks alone.
+// (test/guard/blast.test.ts and test/guard/secrets.test.ts, from the matrix and audit they compute
+// anyway); `--check` checks alone.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { generatedDocs, staleDocs } from "../guard/docs";

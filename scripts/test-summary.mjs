@@ -14,5 +14,5 @@ export default async function* summary(source) {
     else failed++;
   }
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
-  yield `\n${passed} passed, ${failed} failed, ${skipped} skipped\n(${seconds} s; run one file with: node --import tsx --test test/NAME.test.ts)\n`;
+  yield `\n${passed} passed, ${failed} failed, ${skipped} skipped\n(${seconds} s; run one file with: node --import tsx --test test/FOLDER/NAME.test.ts)\n`;
 }
