@@ -1,6 +1,7 @@
 // The README and the pages under docs/ link to each other and into the repository: every
 // relative link must name a file that exists, and every #anchor a heading of that file, as
-// GitHub renders them; and every page under docs/ is reachable from the README.
+// GitHub renders them; every page under docs/ is reachable from the README; and every table row has
+// as many cells as its header (a `|` inside a code span still splits a cell on GitHub).
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -47,6 +48,33 @@ describe("the documentation's links", () => {
         if (anchor && file.endsWith(".md"))
           assert.ok(anchors(file).has(anchor), `${page}: ${link} names no heading of ${file}`);
       }
+    });
+  }
+
+  for (const page of pages) {
+    it(`${page}: every table row has its header's cells`, () => {
+      const lines = fs
+        .readFileSync(path.join(ROOT, page), "utf8")
+        .replace(/```[\s\S]*?```/g, "")
+        .split("\n");
+      // Cells as GitHub splits them: on every pipe not escaped with a backslash, code spans included.
+      const cells = (row: string) =>
+        row
+          .trim()
+          .replace(/^\|/, "")
+          .replace(/\|$/, "")
+          .split(/(?<!\\)\|/).length;
+      let header: number | undefined;
+      lines.forEach((line, i) => {
+        if (!line.trimStart().startsWith("|")) return void (header = undefined);
+        if (header === undefined) header = cells(line);
+        else
+          assert.equal(
+            cells(line),
+            header,
+            `${page}:${i + 1}: a row of ${cells(line)} cells under a header of ${header}`,
+          );
+      });
     });
   }
 
