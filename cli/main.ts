@@ -1,6 +1,6 @@
 // The `berth` command line: one program, each command registered from its own module.
 import { Command, CommanderError } from "commander";
-import { registerFleet } from "../fleet/cli";
+import { registerFleet } from "./fleet";
 import { commandIndex, expandAlias, readAliases, stackArgument } from "./aliases";
 import * as fs from "node:fs";
 import * as path from "node:path";

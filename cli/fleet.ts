@@ -1,12 +1,12 @@
 // `berth fleet serve` and `berth fleet token create`.
 import * as path from "node:path";
 import { Command, Option } from "commander";
-import { CliError, Io } from "../cli/process";
-import { startFleet } from "./run";
-import { FleetSetupError, ROLES, Role } from "./service";
-import { openStore } from "./store";
-import { Engine } from "./engine";
-import { Fleet } from "./service";
+import { CliError, Io } from "./process";
+import { startFleet } from "../fleet/run";
+import { FleetSetupError, ROLES, Role } from "../fleet/service";
+import { openStore } from "../fleet/store";
+import { Engine } from "../fleet/engine";
+import { Fleet } from "../fleet/service";
 
 function gates(values: string[] | undefined, off: boolean): Record<string, string> | undefined {
   if (off) return {};
