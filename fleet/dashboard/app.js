@@ -1,3 +1,4 @@
+// Longer than 400 lines: one plain script served as is, with no build step; its four views share the page helpers at its top.
 // The fleet dashboard: servers, a deployment from a template, live progress with cancel, and
 // history with rollback. Plain DOM, no build step; every call goes to the HTTP API with the token.
 "use strict";

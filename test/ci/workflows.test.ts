@@ -1,3 +1,4 @@
+// Longer than 400 lines: the workflows read as files and then run against the same stand-ins; each workflow's cases stay beside the ones of the others they hand work to.
 // The GitHub workflows, two ways. Parsed as YAML: triggers, permissions, concurrency, where each
 // secret appears, action versions, and every shell step through shellcheck. Run: each job's steps
 // on this machine (test/support/workflow-runner.ts) against stand-ins for `pulumi`, `gh` and

@@ -1,3 +1,4 @@
+// Longer than 400 lines: every accessory kind renders from one base configuration, and the docs' examples are checked beside the cases they document.
 // Accessories: PostGIS on its volume, Litestream with restore and backups, generic services;
 // their data protected, their ports private, their secrets secret, and deploys leaving them be.
 import assert from "node:assert/strict";

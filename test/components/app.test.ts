@@ -1,3 +1,4 @@
+// Longer than 400 lines: the app deploy's options, proxy, hooks and routes all render through one base configuration, one render per case.
 // Unit tier for the app deploy: every option reaches the docker / command inputs it should.
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";

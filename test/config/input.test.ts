@@ -1,3 +1,4 @@
+// Longer than 400 lines: the three ways data enters (the stack file, secrets, topology rules) share the readers and the table style of their cases.
 // Where a user's data enters: the stack file read exactly as the Pulumi CLI reads it, secrets
 // refused in plain text and never repeated, and every mistake answered with one message that
 // names the place, what was expected and the fix.

@@ -1,3 +1,4 @@
+// Longer than 400 lines: one fleet service started once for the whole file (its start is the slow part), every API case against it.
 // The fleet service end to end on the embedded store, through real HTTP: the Automation API
 // drives the stand-in pulumi, which renders berth's program under mocks for the blog's stack and
 // steps through a fixed set of resources for the others. Flows on different stacks run at once,

@@ -1,3 +1,4 @@
+// Longer than 400 lines: every sequence plays on the same rendered stacks and shared first deploys, which are costly to render, so they stay in one process.
 // Lifecycle tier: sequences of updates on the real example stacks. Each configuration is rendered
 // once through the entry Pulumi.yaml names; the steps Pulumi's engine would run are planned from
 // the state the previous update left (guard/lifecycle.ts, rules in guard/engine.ts) and played

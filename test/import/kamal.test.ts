@@ -1,3 +1,4 @@
+// Longer than 400 lines: one case per Kamal key berth maps, loads or refuses, over one shared set of import helpers; a table of cases reads best whole.
 // `berth import`: Kamal configurations written for these tests become stack files that validate
 // and render under mocks through the real program (index.ts), exactly as written to disk.
 import assert from "node:assert/strict";

@@ -1,3 +1,4 @@
+// Longer than 400 lines: the loopback sshd, dockerd and their helpers start and stop together; a test uses them as one host.
 // A host to run berth's scripts on for real: an sshd and a dockerd started by the test on
 // loopback (openssh-server and docker.io, installed by .ci/run), in a temp dir, on free ports,
 // stopped afterwards. Images are built locally from files of this machine (no registry is
