@@ -36,19 +36,33 @@ interface Import {
   typeOnly: boolean;
 }
 
-/** The files of berth's that `file` imports (imports, re-exports, requires and dynamic imports). */
+/**
+ * The files of berth's that `file` imports: imports and re-exports, side-effect imports, requires
+ * and dynamic imports by relative path, and modules loaded by their path from the repository's
+ * root (start/index.cjs loading the program, the stand-in pulumi's berthModule).
+ */
 function imports(file: string): Import[] {
   const text = fs.readFileSync(path.join(ROOT, file), "utf8");
-  const statements = [...text.matchAll(/\b(?:import|export)\s+(type\s+)?[^;]*?\bfrom\s+["'](\.{1,2}\/[^"']+)["']/g)];
-  const calls = [...text.matchAll(/\b(?:import|require)\(\s*["'](\.{1,2}\/[^"']+)["']/g)];
-  const resolve = (relative: string) => {
-    const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), relative));
+  const RELATIVE = `["'](\\.{1,2}\\/[^"']+)["']`;
+  const statements = [
+    ...text.matchAll(new RegExp(`\\b(?:import|export)\\s+(type\\s+)?[^;]*?\\bfrom\\s+${RELATIVE}`, "g")),
+  ];
+  const bare = [...text.matchAll(new RegExp(`\\bimport\\s+${RELATIVE}`, "g"))];
+  const calls = [...text.matchAll(new RegExp(`\\b(?:import|require)\\(\\s*${RELATIVE}`, "g"))];
+  const fromRoot = [
+    ...text.matchAll(
+      /\b(?:berthModule\(|path\.join\(\s*(?:root|ROOT)\s*,\s*)["']([^"']+\.(?:ts|cjs|mjs|js))["']\s*\)/g,
+    ),
+  ];
+  const resolve = (target: string) => {
     const candidates = [target, `${target}.ts`, `${target}/index.ts`, `${target}.cjs`, `${target}.js`];
     return candidates.find((c) => tracked.includes(c)) ?? target;
   };
+  const relative = (p: string) => resolve(path.posix.normalize(path.posix.join(path.posix.dirname(file), p)));
   return [
-    ...statements.map((m) => ({ target: resolve(m[2]), typeOnly: !!m[1] })),
-    ...calls.map((m) => ({ target: resolve(m[1]), typeOnly: false })),
+    ...statements.map((m) => ({ target: relative(m[2]), typeOnly: !!m[1] })),
+    ...[...bare, ...calls].map((m) => ({ target: relative(m[1]), typeOnly: false })),
+    ...fromRoot.map((m) => ({ target: resolve(m[1]), typeOnly: false })),
   ];
 }
 
