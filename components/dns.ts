@@ -23,7 +23,9 @@ export function dnsZone(name: string, args: DnsZoneArgs): hcloud.Zone {
     {
       protect: true,
       // Stacks created before the zone stood apart hold it as a child of the Dns component of the
-      // same name; the alias keeps it there instead of a delete and a new zone.
+      // same name; the alias keeps it there instead of a delete and a new zone. Should Dns itself
+      // ever be renamed, this alias must name its old URN too: the zone registers before Dns, so
+      // the engine cannot follow Dns's own alias here.
       aliases: [{ parent: pulumi.createUrn(name, DNS_TYPE) }],
     },
   );

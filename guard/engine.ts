@@ -25,7 +25,7 @@ export const ENGINE_RULES: EngineRule[] = [
   },
   {
     id: "aliases",
-    rule: "A resource of the program that is not in state under its URN but under one of its aliases is that resource, renamed: updated in place, never created anew or deleted.",
+    rule: "A resource of the program that is not in state under its URN but under one of its aliases is that resource, renamed: diffed against its old state like any other, not created anew beside it nor deleted as gone.",
     source: `${SG} getOldResource (URN first, then each alias), collapseAliasToUrn`,
   },
   {

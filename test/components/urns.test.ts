@@ -62,6 +62,12 @@ describe("resource URNs of the example stacks", () => {
       const rendered = new Set(resources.map((r) => generic(r.urn)));
       assert.equal(rendered.size, resources.length, "two resources share a URN");
       const aliased = new Set(resources.flatMap((r) => r.aliases.map(generic)));
+      // The engine refuses an alias that another resource of the program holds as its URN.
+      assert.deepEqual(
+        [...aliased].filter((u) => rendered.has(u)),
+        [],
+        "an alias names another resource's URN",
+      );
       const fixture = path.join(FIXTURES, `${name}.txt`);
       const listed = new Set(fs.readFileSync(fixture, "utf8").split("\n").filter(Boolean));
       const gone = [...listed].filter((u) => !rendered.has(u) && !aliased.has(u));
