@@ -99,6 +99,24 @@ describe("hosts and DNS options", () => {
     assert.equal(named(resources, "shop-staging-subnet").inputs.networkZone, "eu-central");
   });
 
+  it("creates the zone before the load balancer's certificate, and the records after the load balancer", async () => {
+    const { resources } = await runIndex(
+      "production",
+      stackConfig("production", (c) => ((c["berth:dns"] as Record<string, unknown>).createZone = true)),
+    );
+    const zone = byType(resources, "hcloud:index/zone:Zone")[0];
+    assert.equal(zone.parent, "", "the zone stands at the stack's top level");
+    const certificate = byType(resources, "hcloud:index/managedCertificate:ManagedCertificate")[0];
+    assert.ok(certificate.dependencies.includes(zone.urn), "Hetzner issues the certificate in the zone");
+    const lb = byType(resources, "hcloud:index/loadBalancer:LoadBalancer")[0];
+    const records = byType(resources, "hcloud:index/zoneRrset:ZoneRrset");
+    assert.ok(records.length > 0);
+    for (const r of records) {
+      assert.ok(r.dependencies.includes(zone.urn), `${r.name} waits for the zone`);
+      assert.ok(r.dependencies.includes(lb.urn), `${r.name} points at the load balancer`);
+    }
+  });
+
   it("uses a private key from the secrets for berth's SSH steps, kept secret", async () => {
     const { resources } = await render({
       hosts: { "web-1": { serverType: "cx23", location: "fsn1" } },
