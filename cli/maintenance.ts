@@ -1,14 +1,15 @@
 // `berth maintenance on|off`: a config change deployed like any other, so the stack's state
 // and history say whether the app is in maintenance.
 import { Command } from "commander";
+import { MAINTENANCE_ENABLED_KEY, MAINTENANCE_MESSAGE_KEY } from "../config/names";
 import { changeAndDeploy, resolveStack } from "./pulumi";
 import { CliError, Io } from "./process";
 
 export function maintenanceChanges(mode: string, message?: string): { key: string; value: string }[] {
   if (mode !== "on" && mode !== "off") throw new CliError(`maintenance takes "on" or "off", not "${mode}".`);
   return [
-    { key: "berth:maintenance.enabled", value: mode === "on" ? "true" : "false" },
-    ...(message !== undefined ? [{ key: "berth:maintenance.message", value: message }] : []),
+    { key: MAINTENANCE_ENABLED_KEY, value: mode === "on" ? "true" : "false" },
+    ...(message !== undefined ? [{ key: MAINTENANCE_MESSAGE_KEY, value: message }] : []),
   ];
 }
 

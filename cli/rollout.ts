@@ -4,7 +4,7 @@
 import { Command } from "commander";
 import { quote } from "shell-quote";
 import { parseSshUrl, readOutputs, StackOutputs } from "./outputs";
-import { CANARY_KEY, PROXY_CONTAINER } from "../config/names";
+import { CANARY_KEY, PROXY_CONTAINER, ROLLOUT_PERCENT_KEY, VERIFY_ROLLBACK_KEY } from "../config/names";
 import { captureOnHost } from "./remote";
 import { deployed, parseHistory, Update, VERSION_KEY } from "./history";
 import { CliError, execute, Io } from "./process";
@@ -156,7 +156,7 @@ export function registerRollout(program: Command, io: Io): void {
         throw new CliError(
           `the canary of stack ${stack} is a host canary: it gets its hosts' whole traffic. Name other hosts in berth:rollout.hosts, or promote it.`,
         );
-      await changeAndDeploy(io, stack, [{ key: "berth:rollout.percent", value: String(share) }], {
+      await changeAndDeploy(io, stack, [{ key: ROLLOUT_PERCENT_KEY, value: String(share) }], {
         yes: !!opts.yes,
         message: `berth rollout set ${share}% to ${canary.version}`,
       });
@@ -202,7 +202,7 @@ export function registerRollout(program: Command, io: Io): void {
  * update, so the history shows the failed one and the rollback.
  */
 export async function upWithRollback(io: Io, stack: string, pulumiArgs: string[], verify: boolean): Promise<void> {
-  const rollback = verify || (await configGet(io, stack, "berth:verify.rollback")) === "true";
+  const rollback = verify || (await configGet(io, stack, VERIFY_ROLLBACK_KEY)) === "true";
   let seen = "";
   const tee = rollback
     ? { ...io, out: (t: string) => ((seen += t), io.out(t)), err: (t: string) => ((seen += t), io.err(t)) }
