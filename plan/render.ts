@@ -195,7 +195,7 @@ function mapStackTraces(during: boolean) {
 }
 
 /** The project of every render: the name in Pulumi.yaml. */
-const PROJECT = "berth";
+export const PROJECT = "berth";
 
 /**
  * Runs `program` under mocks with the given engine-style config and returns what it

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { firewallRules } from "../../components/platform";
 import { forcesReplacement } from "../../guard/replacement";
-import { byType, named, runIndex, stackConfig, transitiveDependencies } from "../support/harness";
+import { byType, createZone, named, runIndex, stackConfig, transitiveDependencies } from "../support/harness";
 import { minimalConfig, RawConfig, renderConfig, TEST_HOST_KEY, TEST_PUBLIC_KEY } from "../support/configs";
 
 /** The staging stack of `raw`'s hosts and roles (each case gives both), at v1. */
@@ -97,10 +97,7 @@ describe("hosts and DNS options", () => {
   });
 
   it("creates the zone before the load balancer's certificate, and the records after the load balancer", async () => {
-    const { resources } = await runIndex(
-      "production",
-      stackConfig("production", (c) => ((c["berth:dns"] as Record<string, unknown>).createZone = true)),
-    );
+    const { resources } = await runIndex("production", stackConfig("production", createZone));
     const zone = byType(resources, "hcloud:index/zone:Zone")[0];
     assert.equal(zone.parent, "", "the zone stands at the stack's top level");
     const certificate = byType(resources, "hcloud:index/managedCertificate:ManagedCertificate")[0];

@@ -11,8 +11,9 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
+import { PROJECT } from "../../plan/render";
 import { urnOf } from "../../plan/urn";
-import { EXAMPLES, FIXTURES as ALL_FIXTURES, Recorded, runIndex, stackConfig } from "../support/harness";
+import { createZone, EXAMPLES, FIXTURES as ALL_FIXTURES, Recorded, runIndex, stackConfig } from "../support/harness";
 
 const FIXTURES = path.join(ALL_FIXTURES, "urns");
 
@@ -28,7 +29,7 @@ const VARIANTS: {
   {
     fixture: "production-zone",
     stack: "production",
-    change: (c) => ((c["berth:dns"] as Record<string, unknown>).createZone = true),
+    change: createZone,
   },
   ...Object.keys(EXAMPLES).map((stack) => ({
     fixture: stack,
@@ -57,7 +58,7 @@ describe("resource URNs of the example stacks", () => {
       // lists keep holding the engine's URNs.
       const byUrn = new Map(resources.map((r) => [r.urn, r]));
       const engineUrn = (r: Recorded): string =>
-        urnOf(stack, "berth", r.parent && byUrn.has(r.parent) ? engineUrn(byUrn.get(r.parent)!) : "", r.type, r.name);
+        urnOf(stack, PROJECT, r.parent && byUrn.has(r.parent) ? engineUrn(byUrn.get(r.parent)!) : "", r.type, r.name);
       for (const r of resources) assert.equal(r.urn, engineUrn(r), "the mock's URN differs from the engine's");
       const rendered = new Set(resources.map((r) => generic(r.urn)));
       assert.equal(rendered.size, resources.length, "two resources share a URN");

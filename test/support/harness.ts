@@ -34,6 +34,10 @@ export const NEXT_VERSION = "2026.11.2";
 /** The change of a version bump, for stackConfig. */
 export const bumpVersion = (c: Record<string, unknown>) => (c["berth:version"] = NEXT_VERSION);
 
+/** The change that has berth create the stack's zone in Hetzner DNS, for stackConfig. */
+export const createZone = (c: Record<string, unknown>) =>
+  ((c["berth:dns"] as Record<string, unknown>).createZone = true);
+
 const bumps = new Map<string, Promise<{ before: Recorded[]; after: Recorded[] }>>();
 
 /** An example stack rendered as it runs and after a version bump: rendered once per test process. */
